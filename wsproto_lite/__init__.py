@@ -1,0 +1,102 @@
+"""wsproto_lite: a sans-IO RFC 6455 core; WSConnection is the handshake-to-frames hand-off.
+
+Code written for wsproto's public API runs here with only the import changed.
+"""
+
+from ._compat import TYPE_CHECKING
+from .connection import Connection, ConnectionState, ConnectionType
+from .events import Event
+from .handshake import DEFAULT_MAX_HANDSHAKE_SIZE, H11Handshake
+
+if TYPE_CHECKING:
+    from typing import Iterator, Optional, Union
+
+    from ._compat import HeadersIn, RandomBytes, _State
+
+__version__ = "0.1.0"
+
+
+class WSConnection:
+    """One WebSocket connection, from the opening handshake to the close, in either role.
+
+    Args:
+        connection_type: ConnectionType.CLIENT or ConnectionType.SERVER.
+        max_message_size, max_frame_size: payload limits (default 1 MiB each; None for
+            none), checked at each frame header.
+        max_handshake_size: the largest HTTP head accepted (default 16 KiB).
+        auto_reply: answer pings, echo closes and send the close of a failed connection
+            into data_to_send() by ourselves (off by default, as in wsproto).
+        whole_messages: one event per message instead of one per frame piece.
+        random_bytes: source of the handshake key and mask keys (default os.urandom).
+    """
+
+    def __init__(
+        self,
+        connection_type: "_State",
+        max_message_size: "Optional[int]" = 1 << 20,
+        max_frame_size: "Optional[int]" = None,
+        max_handshake_size: int = DEFAULT_MAX_HANDSHAKE_SIZE,
+        auto_reply: bool = False,
+        whole_messages: bool = False,
+        random_bytes: "Optional[RandomBytes]" = None,
+    ) -> None:
+        self.client = connection_type is ConnectionType.CLIENT
+        self.handshake = H11Handshake(
+            connection_type,
+            max_handshake_size=max_handshake_size,
+            random_bytes=random_bytes,
+            max_message_size=max_message_size,
+            max_frame_size=max_frame_size,
+            auto_reply=auto_reply,
+            whole_messages=whole_messages,
+        )
+        self.connection: Optional[Connection] = None
+
+    @property
+    def state(self) -> "_State":
+        """The ConnectionState: the handshake's until it succeeds, then the connection's."""
+        if self.connection is None:
+            return self.handshake.state
+        return self.connection.state
+
+    def initiate_upgrade_connection(
+        self, headers: "HeadersIn", path: "Union[bytes, str]"
+    ) -> None:
+        """Server: start from a request a framework already parsed (headers and target)."""
+        self.handshake.initiate_upgrade_connection(headers, path)
+
+    def send(self, event: Event) -> bytes:
+        """Serialise an event: handshake events first, then frames (see Connection.send)."""
+        if self.connection is None:
+            data = self.handshake.send(event)
+            self.connection = self.handshake.connection
+            return data
+        return self.connection.send(event)
+
+    def receive_data(self, data: "Optional[bytes]") -> None:
+        """Feed bytes from the network; None means EOF.
+
+        During the handshake a bad request or response raises RemoteProtocolError (its
+        `event_hint` is the RejectConnection to send); afterwards peer misbehaviour
+        arrives as a violation event instead.
+        """
+        if self.connection is None:
+            self.handshake.receive_data(data)
+            self.connection = self.handshake.connection
+        else:
+            self.connection.receive_data(data)
+
+    def events(self) -> "Iterator[Event]":
+        """Events produced by received bytes, oldest first."""
+        yield from self.handshake.events()
+        if self.connection is not None:
+            yield from self.connection.events()
+
+    def data_to_send(self) -> bytes:
+        """Drain bytes that receiving produced (automatic replies), if any."""
+        if self.connection is None:
+            return b""
+        return self.connection.data_to_send()
+
+
+__all__ = ["Connection", "ConnectionState", "ConnectionType", "H11Handshake", "WSConnection"]

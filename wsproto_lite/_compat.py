@@ -1,0 +1,56 @@
+"""Every CPython/MicroPython difference the core needs, in one place.
+
+Imports nothing MicroPython lacks; typing-only names exist for the checker only.
+"""
+
+TYPE_CHECKING = False  # mypy treats any name TYPE_CHECKING as true
+if TYPE_CHECKING:
+    from typing import Callable, List, Sequence, Tuple, Union
+
+    Headers = List[Tuple[bytes, bytes]]
+    HeadersIn = Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]
+    RandomBytes = Callable[[int], bytes]
+
+    def const(x: int) -> int: ...
+
+else:
+    try:
+        from micropython import const
+    except ImportError:
+
+        def const(x):
+            return x
+
+
+def _pick_random_bytes() -> "RandomBytes":
+    try:
+        from os import urandom
+
+        return urandom
+    except ImportError:  # some MicroPython ports
+        from random import getrandbits
+
+        def random_bytes(n: int) -> bytes:
+            return bytes(getrandbits(8) for _ in range(n))
+
+        return random_bytes
+
+
+default_random_bytes = _pick_random_bytes()
+
+
+class _State:
+    """A named constant compared with `is`: MicroPython has no enum."""
+
+    __slots__ = ("name", "value", "_owner")
+
+    def __init__(self, owner: str, name: str, value: int) -> None:
+        self._owner = owner
+        self.name = name
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "%s.%s" % (self._owner, self.name)
+
+    def __hash__(self) -> int:
+        return self.value

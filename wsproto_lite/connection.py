@@ -1,0 +1,300 @@
+"""The post-handshake connection: the only place a connection's state changes.
+
+Bytes in (receive_data) give events out (events); events in (send) give bytes out.
+Replies that receiving produces (pong, close echo, the close frame of a failed
+connection) wait in an outbox, data_to_send(), when automatic replies are on.
+"""
+
+from ._compat import TYPE_CHECKING, _State, default_random_bytes
+from .errors import InvalidUTF8, LocalProtocolError, MessageTooBig, RemoteProtocolError
+from .events import (
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    Pong,
+    ProtocolViolation,
+    TextMessage,
+)
+from .frames import FrameParser, encode_close_payload, encode_frame, parse_close_payload
+from .utf8 import Utf8Decoder
+
+if TYPE_CHECKING:
+    from typing import Any, Iterator, List, Optional, Sequence, Union
+
+    from ._compat import RandomBytes
+    from .events import Event
+
+
+class ConnectionType:
+    """Which end of the connection we are."""
+
+    CLIENT = _State("ConnectionType", "CLIENT", 1)
+    SERVER = _State("ConnectionType", "SERVER", 2)
+
+
+class ConnectionState:
+    """The life of a connection; it only ever moves forward.
+
+    CONNECTING and REJECTING belong to the handshake (see WSConnection). OPEN until a
+    close frame is sent (LOCAL_CLOSING) or received (REMOTE_CLOSING, also after a
+    violation while our close is still owed); CLOSED once both are done, or the
+    transport hit EOF.
+    """
+
+    CONNECTING = _State("ConnectionState", "CONNECTING", 0)
+    OPEN = _State("ConnectionState", "OPEN", 1)
+    REMOTE_CLOSING = _State("ConnectionState", "REMOTE_CLOSING", 2)
+    LOCAL_CLOSING = _State("ConnectionState", "LOCAL_CLOSING", 3)
+    CLOSED = _State("ConnectionState", "CLOSED", 4)
+    REJECTING = _State("ConnectionState", "REJECTING", 5)
+
+
+_OPEN = ConnectionState.OPEN
+_LOCAL_CLOSING = ConnectionState.LOCAL_CLOSING
+_REMOTE_CLOSING = ConnectionState.REMOTE_CLOSING
+_CLOSED = ConnectionState.CLOSED
+
+
+class Connection:
+    """A WebSocket connection after the opening handshake: frames only.
+
+    Args:
+        connection_type: ConnectionType.CLIENT (masks what it sends, refuses masked
+            frames) or ConnectionType.SERVER (the reverse).
+        extensions: negotiated extensions (from the handshake).
+        trailing_data: bytes that arrived after the handshake, parsed at once.
+        max_message_size: payload bytes one message may have; None for no limit.
+        max_frame_size: payload bytes one frame may have; None means max_message_size.
+        auto_reply: answer pings with pongs, echo the peer's close, and send the close
+            frame of a failed connection by ourselves, into data_to_send(). Off by
+            default, as in wsproto.
+        whole_messages: deliver each message as one event instead of a piece per
+            frame (and per network read) as wsproto does.
+        random_bytes: where mask keys come from; defaults to os.urandom.
+    """
+
+    def __init__(
+        self,
+        connection_type: _State,
+        extensions: "Optional[Sequence[Any]]" = None,
+        trailing_data: bytes = b"",
+        max_message_size: "Optional[int]" = 1 << 20,
+        max_frame_size: "Optional[int]" = None,
+        auto_reply: bool = False,
+        whole_messages: bool = False,
+        random_bytes: "Optional[RandomBytes]" = None,
+    ) -> None:
+        if connection_type is not ConnectionType.CLIENT and (
+            connection_type is not ConnectionType.SERVER
+        ):
+            raise TypeError("connection_type is ConnectionType.CLIENT or .SERVER")
+        self.client = connection_type is ConnectionType.CLIENT
+        self.connection_type = connection_type
+        self.extensions = list(extensions or ())
+        self.max_message_size = max_message_size
+        self.auto_reply = auto_reply
+        self.whole_messages = whole_messages
+        self._random_bytes = random_bytes or default_random_bytes
+        self._state = _OPEN
+        self._draining = False  # EOF came; buffered frames are still to be delivered
+        self._outbox = b""
+        self._parser = FrameParser(
+            expect_mask=not self.client,
+            max_frame_size=max_message_size if max_frame_size is None else max_frame_size,
+            max_message_size=max_message_size,
+            stream_payload=True,
+        )
+        self._decoder = Utf8Decoder()
+        self._in_text = False  # the message being received is text
+        self._parts: List[Any] = []  # pieces of a message, in whole_messages mode
+        self._sending: Optional[int] = None  # opcode of a fragmented message being sent
+        if trailing_data:
+            self.receive_data(trailing_data)
+
+    @property
+    def state(self) -> _State:
+        """The current ConnectionState."""
+        return self._state
+
+    # -- receiving ---------------------------------------------------------------------
+
+    def receive_data(self, data: "Optional[Union[bytes, bytearray, memoryview]]") -> None:
+        """Feed bytes from the network; None means the transport saw EOF.
+
+        Only buffers: frames are parsed as events() hands them out, so the application
+        can still answer a message that arrived just before a close or a violation.
+        Bytes after the peer's close frame, a violation, EOF or CLOSED are not parsed.
+        EOF sets the state to CLOSED at once (as in wsproto).
+        """
+        state = self._state
+        if data is None:
+            # As in wsproto, EOF closes at once; frames already buffered are still
+            # delivered by events(), then CloseConnection(1006) if no close came.
+            self._draining = state is _OPEN or state is _LOCAL_CLOSING
+            self._state = _CLOSED
+        elif state is _OPEN or state is _LOCAL_CLOSING:
+            self._parser.feed(data)
+
+    def events(self) -> "Iterator[Event]":
+        """Parse what receive_data() buffered and give its events, oldest first.
+
+        Never raises for peer misbehaviour: a violation event comes instead (with our
+        close frame already in data_to_send() when auto_reply is on), and parsing stops.
+        State changes as each event is handed out; each event is given once.
+        """
+        next_frame = self._parser._next
+        while True:
+            state = self._state
+            if state is not _OPEN and state is not _LOCAL_CLOSING and not self._draining:
+                return
+            try:
+                frame = next_frame()
+                if frame is None:
+                    if self._draining:
+                        # RFC 6455 §7.1.5: no close frame received, the close code is 1006.
+                        self._draining = False
+                        self._parts = []
+                        yield CloseConnection(1006)
+                    return
+                opcode, payload, fin, _rsv, done = frame
+                if opcode == 2 and fin and done and not self._parts:
+                    yield BytesMessage(payload)  # the common case, kept short
+                elif opcode < 8:
+                    event = self._receive_data_frame(opcode, payload, fin, done)
+                    if event is not None:
+                        yield event
+                elif opcode == 9:
+                    if self.auto_reply and state is _OPEN:
+                        self._outbox += self._frame(10, payload)
+                    yield Ping(payload)
+                elif opcode == 10:
+                    yield Pong(payload)
+                else:
+                    yield self._receive_close(payload)
+            except RemoteProtocolError as exc:
+                yield self._fail(exc)
+
+    def _receive_data_frame(
+        self, opcode: int, payload: bytes, fin: bool, done: bool
+    ) -> "Optional[Message]":
+        if opcode:
+            self._in_text = opcode == 1
+        last = fin and done
+        if self._in_text:
+            try:
+                data: Any = self._decoder.decode(payload, last)
+            except UnicodeError:
+                self._decoder.reset()
+                raise InvalidUTF8("text message is not valid UTF-8") from None
+        else:
+            data = payload
+        if not self.whole_messages:
+            if self._in_text:
+                return TextMessage(data, done, last)
+            return BytesMessage(data, done, last)
+        parts = self._parts
+        if not last:
+            parts.append(data)
+            return None
+        if parts:
+            parts.append(data)
+            data = "".join(parts) if self._in_text else b"".join(parts)
+            self._parts = []
+        if self._in_text:
+            return TextMessage(data)
+        return BytesMessage(data)
+
+    def _receive_close(self, payload: bytes) -> CloseConnection:
+        code, reason = parse_close_payload(payload)
+        self._parts = []
+        if self._draining:  # the close came before the EOF: too late to answer it
+            self._draining = False
+        elif self._state is _LOCAL_CLOSING:
+            self._state = _CLOSED
+        elif self.auto_reply:
+            self._outbox += self._frame(8, encode_close_payload(code, reason))
+            self._state = _CLOSED
+        else:
+            self._state = _REMOTE_CLOSING
+        return CloseConnection(code, reason)
+
+    def _fail(self, exc: RemoteProtocolError) -> ProtocolViolation:
+        """RFC 6455 §7.1.7: report the violation, send our close if we still may, stop."""
+        event = exc.event_hint
+        assert isinstance(event, ProtocolViolation)
+        self._parts = []
+        if self._draining:
+            self._draining = False
+        elif self._state is _LOCAL_CLOSING:
+            self._state = _CLOSED
+        elif self.auto_reply:
+            response = event.response()
+            self._outbox += self._frame(8, encode_close_payload(response.code, response.reason))
+            self._state = _CLOSED
+        else:
+            self._state = _REMOTE_CLOSING
+        return event
+
+    def data_to_send(self) -> bytes:
+        """Drain the bytes that receiving produced (only with auto_reply)."""
+        out = self._outbox
+        self._outbox = b""
+        return out
+
+    # -- sending -----------------------------------------------------------------------
+
+    def _frame(self, opcode: int, payload: "Union[bytes, bytearray, memoryview]", fin: bool = True) -> bytes:
+        if self.client:
+            return encode_frame(opcode, payload, fin, 0, self._random_bytes(4))
+        return encode_frame(opcode, payload, fin)
+
+    def send(self, event: "Event") -> bytes:
+        """Serialise an event to bytes for the network.
+
+        A Message with str data is text, with bytes-like data binary (whatever its class);
+        message_finished=False sends a fragment and the next Message continues it. Any
+        bytes waiting in data_to_send() come first, so nothing is ever reordered.
+
+        Raises LocalProtocolError when the event cannot be sent in this state (data after
+        our close frame, anything once CLOSED) or is malformed; the state is then unchanged.
+        """
+        state = self._state
+        if isinstance(event, Message):
+            if state is not _OPEN:
+                raise LocalProtocolError("cannot send data in state %r" % (state,))
+            data = event.data
+            if isinstance(data, str):
+                opcode = 1
+                payload: Union[bytes, bytearray, memoryview] = data.encode("utf-8")
+            else:
+                opcode = 2
+                payload = data
+            sending = self._sending
+            if sending is not None:
+                if sending != opcode:
+                    raise LocalProtocolError("a fragmented message cannot change type")
+                opcode = 0
+            fin = event.message_finished
+            out = self._frame(opcode, payload, fin)
+            self._sending = None if fin else (sending if sending is not None else opcode)
+        elif isinstance(event, CloseConnection):
+            if state is not _OPEN and state is not _REMOTE_CLOSING:
+                raise LocalProtocolError("cannot send a close frame in state %r" % (state,))
+            out = self._frame(8, encode_close_payload(event.code, event.reason))
+            self._state = _LOCAL_CLOSING if state is _OPEN else _CLOSED
+        elif isinstance(event, Ping) or isinstance(event, Pong):
+            if state is not _OPEN:
+                raise LocalProtocolError("cannot send a ping or pong in state %r" % (state,))
+            out = self._frame(9 if isinstance(event, Ping) else 10, event.payload)
+        else:
+            raise LocalProtocolError("cannot send %r on an open connection" % (event,))
+        if self._outbox:
+            out = self.data_to_send() + out
+        return out
+
+    def __repr__(self) -> str:
+        return "<Connection %s %r>" % ("client" if self.client else "server", self._state)
+
+
+__all__ = ["Connection", "ConnectionState", "ConnectionType", "MessageTooBig"]
