@@ -59,9 +59,7 @@ class WSConnection:
             return self.handshake.state
         return self.connection.state
 
-    def initiate_upgrade_connection(
-        self, headers: "HeadersIn", path: "Union[bytes, str]"
-    ) -> None:
+    def initiate_upgrade_connection(self, headers: "HeadersIn", path: "Union[bytes, str]") -> None:
         """Server: start from a request a framework already parsed (headers and target)."""
         self.handshake.initiate_upgrade_connection(headers, path)
 

@@ -23,10 +23,7 @@ class Event:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return False
-        for name in self._fields:
-            if getattr(self, name) != getattr(other, name):
-                return False
-        return True
+        return all(getattr(self, name) == getattr(other, name) for name in self._fields)
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
@@ -79,7 +76,7 @@ class AcceptConnection(Event):
 
 
 class RejectConnection(Event):
-    """The server answers the upgrade with an HTTP response instead; a body follows as RejectData."""
+    """The server answers the upgrade with an HTTP response; any body follows as RejectData."""
 
     __slots__ = ("status_code", "headers", "has_body")
     _fields = __slots__

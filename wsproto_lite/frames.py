@@ -86,6 +86,20 @@ _TABLES = _xor_tables()
 _TABLE_MIN = const(1024)
 
 
+# _REP[w] repeats a 32-bit key w times when multiplied by it: the pad for a short
+# payload costs one multiplication (about 2x faster than building a padded key).
+_REP = [(1 << (32 * w)) // 0xFFFFFFFF for w in range(34)]
+_SMALL = const(128)
+
+
+def _mask_small(data: "Buffer", kint: int) -> bytes:
+    # Payloads of at most _SMALL bytes, key as a little-endian int.
+    n = len(data)
+    words = (n + 3) >> 2
+    x = int.from_bytes(data, "little") ^ (kint * _REP[words])
+    return x.to_bytes(words << 2, "little")[:n]
+
+
 def mask(data: "Buffer", key: "Buffer", offset: int = 0) -> bytes:
     """XOR a payload with a 4-byte masking key, starting `offset` bytes into the key cycle.
 
@@ -100,6 +114,8 @@ def mask(data: "Buffer", key: "Buffer", offset: int = 0) -> bytes:
     k = bytes(key)
     if offset & 3:
         k = k[offset & 3 :] + k[: offset & 3]
+    if n <= _SMALL:
+        return _mask_small(data, int.from_bytes(k, "little"))
     tables = _TABLES
     if tables is not None and n >= _TABLE_MIN:
         out = bytearray(data)
@@ -189,6 +205,12 @@ def encode_frame(
         return struct.pack("!BBQ", b0, 127, n) + payload
     if len(mask_key) != 4:
         raise LocalProtocolError("a masking key is 4 bytes")
+    if n <= _SMALL and n < 126:
+        return (
+            bytes((b0, _MASKED | n))
+            + mask_key
+            + _mask_small(payload, int.from_bytes(mask_key, "little"))
+        )
     if n < 126:
         head = bytes((b0, _MASKED | n))
     elif n < 65536:
@@ -374,9 +396,7 @@ class FrameParser:
                         "frame of %d bytes, limit %d" % (length, self.max_frame_size)
                     )
                 if length > self._message_room:
-                    raise MessageTooBig(
-                        "message over %d bytes" % self.max_message_size
-                    )
+                    raise MessageTooBig("message over %d bytes" % self.max_message_size)
         except RemoteProtocolError as exc:
             self._error = exc
             raise
@@ -401,10 +421,12 @@ class FrameParser:
             self._offset = 0
             return self._continue_partial()
         self._pos = end
-        if key:
-            payload = mask(buf[start:end], key)
-        else:
+        if not key:
             payload = bytes(buf[start:end])
+        elif length <= _SMALL:
+            payload = _mask_small(buf[start:end], int.from_bytes(key, "little"))
+        else:
+            payload = mask(buf[start:end], key)
         return opcode, payload, fin, rsv, True
 
     def _continue_partial(self) -> "Optional[Tuple[int, bytes, bool, int, bool]]":

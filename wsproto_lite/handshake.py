@@ -1,0 +1,1020 @@
+"""The opening handshake (RFC 6455 §4), both roles: HTTP/1.1 bytes <-> handshake events.
+
+`H11Handshake` keeps wsproto's class name for import compatibility, but no h11 is
+involved: the HTTP/1.1 head is parsed here by hand, incrementally, and never buffered
+past `max_handshake_size`. No I/O, no `re` (MicroPython's is too small), no `base64`
+(MicroPython lacks it; binascii instead). SHA-1 comes from hashlib where the port has
+it, else from the pure-Python ._sha1.
+
+Server role, in short:
+    hs = H11Handshake(ConnectionType.SERVER)
+    try:
+        hs.receive_data(data)             # a Request event once the head is complete
+    except RemoteProtocolError as exc:    # the request is unacceptable
+        out = hs.send(exc.event_hint)     # a RejectConnection: 400, 405, 426 or 431
+    out = hs.send(AcceptConnection())     # 101; hs.connection is the Connection now
+
+Statuses a server answers a bad request with (in `event_hint.status_code`):
+    400  malformed request line or header line, not HTTP/1.1, Host missing or repeated,
+         no `Upgrade: websocket` or `Connection: upgrade` token, Sec-WebSocket-Key
+         missing, repeated or not base64 of 16 bytes, Sec-WebSocket-Version missing or
+         repeated, a subprotocol that is not a token, non-ASCII Host, subprotocols or
+         extensions, a control character in a value, EOF inside the head, more than
+         `max_handshake_size` bytes of frames sent before the server accepted
+    405  a method other than GET (with `Allow: GET`)
+    426  Sec-WebSocket-Version other than 13 (with `Sec-WebSocket-Version: 13`)
+    431  a request head over `max_handshake_size` bytes, refused without buffering more
+
+As in wsproto, the server's Request.extra_headers holds every header but Host,
+Sec-WebSocket-Protocol and Sec-WebSocket-Extensions (those have their own fields), names
+lowercased, values bytes; the client's AcceptConnection.extra_headers leaves out the
+headers the handshake itself consumed. Header lines end with CRLF (a bare-LF head is
+never complete and ends at the 431/size limit).
+
+Rejecting: send(RejectConnection) adds `content-length: 0` when has_body is False (unless
+the application gave one), and `connection: close` unless it gave a Connection header.
+With has_body, the application's headers frame the body: give Content-Length, or the
+body ends when the transport closes the connection; RejectData bytes go out unchanged.
+A client reads a rejection's body by Content-Length, chunked encoding or until EOF, and
+delivers at most `max_reject_body_size` bytes of it.
+"""
+
+import binascii
+
+from ._compat import TYPE_CHECKING, const, default_random_bytes
+from .connection import Connection, ConnectionState, ConnectionType
+from .errors import HandshakeError, LocalProtocolError, RemoteProtocolError
+from .events import AcceptConnection, RejectConnection, RejectData, Request
+
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+    from ._compat import Headers, HeadersIn, RandomBytes, _State
+    from .events import Event
+    from .extensions import Extension
+
+# RFC 6455 §4.2.1/6 and §4.2.1/3
+WEBSOCKET_VERSION = b"13"
+WEBSOCKET_UPGRADE = b"websocket"
+# RFC 6455 §1.3
+ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+DEFAULT_MAX_HANDSHAKE_SIZE = 16384
+DEFAULT_MAX_REJECT_BODY_SIZE = 65536
+
+_TCHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_B64CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_HEXDIGITS = b"0123456789abcdefABCDEF"
+_MAX_CHUNK_LINE = const(1024)  # a chunk-size line with its extensions, in a rejection body
+
+# How the body of a rejection response is delimited (RFC 9112 §6.3).
+_BODY_LENGTH = const(0)
+_BODY_UNTIL_EOF = const(1)
+_BODY_CHUNK_SIZE = const(2)
+_BODY_CHUNK_DATA = const(3)
+_BODY_CHUNK_CRLF = const(4)
+_BODY_TRAILER = const(5)
+
+_REASONS = {
+    101: b"Switching Protocols",
+    200: b"OK",
+    301: b"Moved Permanently",
+    302: b"Found",
+    303: b"See Other",
+    307: b"Temporary Redirect",
+    308: b"Permanent Redirect",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    408: b"Request Timeout",
+    409: b"Conflict",
+    410: b"Gone",
+    413: b"Content Too Large",
+    426: b"Upgrade Required",
+    429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    501: b"Not Implemented",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+    505: b"HTTP Version Not Supported",
+}
+
+
+def _pick_sha1() -> "Callable[[bytes], bytes]":
+    try:
+        from hashlib import sha1 as hashlib_sha1
+    except ImportError:  # MicroPython ports without it (the WebAssembly build, some rp2)
+        from ._sha1 import sha1
+
+        return sha1
+
+    def sha1_digest(data: bytes) -> bytes:
+        return hashlib_sha1(data).digest()
+
+    return sha1_digest
+
+
+_sha1 = _pick_sha1()
+
+
+def _b64encode(data: bytes) -> bytes:
+    # b2a_base64 ends with a newline on both VMs; MicroPython has no base64 module.
+    return binascii.b2a_base64(data)[:-1]
+
+
+def accept_key(key: bytes) -> bytes:
+    """The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 §4.2.2/5.4)."""
+    return _b64encode(_sha1(bytes(key) + ACCEPT_GUID))
+
+
+def generate_nonce(random_bytes: "Optional[RandomBytes]" = None) -> bytes:
+    """A fresh Sec-WebSocket-Key: 16 random bytes, base64 (RFC 6455 §4.1)."""
+    nonce = (random_bytes or default_random_bytes)(16)
+    if len(nonce) != 16:
+        raise LocalProtocolError("random_bytes(16) returned %d bytes" % len(nonce))
+    return _b64encode(bytes(nonce))
+
+
+# -- small parsers -----------------------------------------------------------------------
+
+
+class _Malformed(Exception):
+    """Internal: bytes that are not the HTTP/1.1 they should be; callers pick the error."""
+
+
+class _TooBig(Exception):
+    """Internal: an HTTP head over its limit."""
+
+
+def _is_token(s: bytes) -> bool:
+    if not s:
+        return False
+    return all(c in _TCHARS for c in s)
+
+
+def _is_visible(s: bytes) -> bool:
+    # VCHAR only: no space, no control, no byte over 0x7E.
+    if not s:
+        return False
+    return all(not (c < 33 or c > 126) for c in s)
+
+
+def _has_ctl(s: bytes) -> bool:
+    # RFC 9110 §5.5: field values hold no control characters but HTAB.
+    return any((c < 32 and c != 9) or c == 127 for c in s)
+
+
+def _ascii(s: bytes) -> str:
+    for c in s:
+        if c > 0x7E:
+            raise _Malformed("non-ASCII bytes in %r" % (s,))
+    return s.decode()
+
+
+def _to_bytes(s: "Union[bytes, str]") -> bytes:
+    return s.encode() if isinstance(s, str) else bytes(s)
+
+
+def _split_tokens(values: "List[bytes]") -> "List[bytes]":
+    """The elements of comma-separated header values, several lines combined."""
+    out = []
+    for value in values:
+        for part in value.split(b","):
+            part = part.strip(b" \t")
+            if part:
+                out.append(part)
+    return out
+
+
+def _has_token(values: "List[bytes]", token: bytes) -> bool:
+    return any(part.lower() == token for part in _split_tokens(values))
+
+
+def _split_quoted(values: "List[bytes]") -> "List[bytes]":
+    """Like _split_tokens, but a comma inside a quoted string does not split."""
+    out = []
+    for value in values:
+        start = 0
+        quoted = False
+        escaped = False
+        for i, c in enumerate(value):
+            if escaped:
+                escaped = False
+            elif quoted:
+                if c == 0x5C:  # backslash
+                    escaped = True
+                elif c == 0x22:
+                    quoted = False
+            elif c == 0x22:
+                quoted = True
+            elif c == 0x2C:
+                part = value[start:i].strip(b" \t")
+                if part:
+                    out.append(part)
+                start = i + 1
+        part = value[start:].strip(b" \t")
+        if part:
+            out.append(part)
+    return out
+
+
+def _offer_name(offer: str) -> str:
+    return offer.split(";", 1)[0].strip()
+
+
+def _parse_fields(lines: "List[bytes]") -> "Headers":
+    """Header lines into (lowercased name, value) pairs; raises _Malformed."""
+    fields = []
+    for line in lines:
+        if b"\r" in line or b"\n" in line:
+            raise _Malformed("bare CR or LF in the head")
+        if line[:1] == b" " or line[:1] == b"\t":
+            raise _Malformed("obsolete line folding")  # RFC 9112 §5.2
+        i = line.find(b":")
+        name = line[:i]
+        if i <= 0 or not _is_token(name):
+            raise _Malformed("malformed header line %r" % (line[:64],))
+        value = line[i + 1 :].strip(b" \t")
+        if _has_ctl(value):
+            raise _Malformed("control character in header %r" % (name,))
+        fields.append((name.lower(), value))
+    return fields
+
+
+class _HeadReader:
+    """Collects bytes up to the blank line that ends an HTTP head; never holds more
+    than `limit` bytes, so a head with no end is refused at the limit, not later."""
+
+    __slots__ = ("_buf", "_limit")
+
+    def __init__(self, limit: int, prefix: bytes = b"") -> None:
+        self._buf = bytearray(prefix)
+        self._limit = limit + len(prefix)
+
+    def empty(self) -> bool:
+        return not self._buf
+
+    def feed(self, data: bytes) -> "Optional[Tuple[bytes, bytes]]":
+        """(head without its final CRLFCRLF, the bytes after it), or None for more."""
+        buf = self._buf
+        old = len(buf)
+        room = self._limit - old
+        over = len(data) > room
+        buf += data[:room] if over else data
+        # Only the new bytes can complete the terminator, and 3 before them.
+        i = buf.find(b"\r\n\r\n", old - 3 if old > 3 else 0)
+        if i < 0:
+            if len(buf) >= self._limit:
+                raise _TooBig()
+            return None
+        head = bytes(buf[:i])
+        rest = bytes(buf[i + 4 :])
+        if over:
+            rest += data[room:]
+        self._buf = bytearray()
+        return head, rest
+
+
+class _BodyReader:
+    """Decodes a rejection response's body (Content-Length, chunked, or until EOF) and
+    stops delivering after `limit` bytes; `done` once the body ended or was cut."""
+
+    __slots__ = ("_mode", "_left", "_line", "_trailer", "_room", "_trailer_limit", "done")
+
+    def __init__(self, mode: int, length: int, limit: int, trailer_limit: int) -> None:
+        self._mode = mode
+        self._left = length
+        self._line = b""
+        self._trailer: "Optional[_HeadReader]" = None
+        self._room = limit
+        self._trailer_limit = trailer_limit
+        self.done = mode == _BODY_LENGTH and length == 0
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        pos = 0
+        n = len(data)
+        while pos < n and not self.done:
+            mode = self._mode
+            if mode == _BODY_UNTIL_EOF:
+                out.append(data[pos:])
+                pos = n
+            elif mode in (_BODY_LENGTH, _BODY_CHUNK_DATA):
+                take = min(self._left, n - pos)
+                out.append(data[pos : pos + take])
+                pos += take
+                self._left -= take
+                if not self._left:
+                    if mode == _BODY_LENGTH:
+                        self.done = True
+                    else:
+                        self._mode = _BODY_CHUNK_CRLF
+            elif mode == _BODY_TRAILER:
+                assert self._trailer is not None
+                try:
+                    got = self._trailer.feed(data[pos:])
+                except _TooBig:
+                    raise _Malformed("chunked trailer too long") from None
+                pos = n
+                self.done = got is not None
+            else:  # a chunk-size line, or the CRLF after a chunk's data
+                j = data.find(b"\n", pos)
+                if j < 0:
+                    self._line += data[pos:]
+                    pos = n
+                    if len(self._line) > _MAX_CHUNK_LINE:
+                        raise _Malformed("chunk-size line too long")
+                    break
+                line = self._line + data[pos : j + 1]
+                self._line = b""
+                pos = j + 1
+                if len(line) > _MAX_CHUNK_LINE or line[-2:] != b"\r\n":
+                    raise _Malformed("malformed chunk framing")
+                if mode == _BODY_CHUNK_CRLF:
+                    if line != b"\r\n":
+                        raise _Malformed("chunk data longer than its size")
+                    self._mode = _BODY_CHUNK_SIZE
+                    continue
+                size = line[:-2].split(b";", 1)[0].strip(b" \t")
+                if not size or len(size) > 15:
+                    raise _Malformed("malformed chunk size")
+                for c in size:
+                    if c not in _HEXDIGITS:
+                        raise _Malformed("malformed chunk size")
+                self._left = int(size.decode(), 16)
+                if self._left:
+                    self._mode = _BODY_CHUNK_DATA
+                else:
+                    # The trailer section ends at an empty line; the CRLF that ended
+                    # the last-chunk line lets one CRLFCRLF search find either.
+                    self._mode = _BODY_TRAILER
+                    self._trailer = _HeadReader(self._trailer_limit, b"\r\n")
+        body = b"".join(out)
+        if len(body) >= self._room:
+            body = body[: self._room]
+            self.done = True
+        self._room -= len(body)
+        return body
+
+    def eof(self) -> bool:
+        """The peer closed: True if that ends the body, False if it cut the body short."""
+        if self.done or self._mode == _BODY_UNTIL_EOF:
+            self.done = True
+            return True
+        return False
+
+
+def _build_head(start_line: bytes, headers: "Headers") -> bytes:
+    parts = [start_line, b"\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def _encode_headers(headers: "HeadersIn") -> "Headers":
+    """The application's headers as bytes, refusing what would break the HTTP framing."""
+    out = []
+    for name, value in headers:
+        bname = _to_bytes(name)
+        bvalue = _to_bytes(value)
+        if not _is_token(bname):
+            raise LocalProtocolError("invalid header name %r" % (bname,))
+        if _has_ctl(bvalue):
+            raise LocalProtocolError("control character (CR, LF, NUL, ...) in header %r" % (bname,))
+        out.append((bname, bvalue))
+    return out
+
+
+def _status_line(status_code: int) -> bytes:
+    return b"HTTP/1.1 " + str(status_code).encode() + b" " + _REASONS.get(status_code, b"")
+
+
+# -- extension negotiation ---------------------------------------------------------------
+
+
+def _negotiate(
+    requested: "Iterable[str]", supported: "Sequence[Extension]"
+) -> "Tuple[Optional[bytes], List[Extension]]":
+    accepted: "List[Extension]" = []
+    parts = []
+    for offer in requested:
+        name = _offer_name(offer)
+        for extension in supported:
+            if extension.name != name or _contains(accepted, extension):
+                continue
+            # RFC 7692 §5: of several offers for one extension, the first accepted wins.
+            answer = extension.accept(offer)
+            if answer is True or answer == "":
+                parts.append(name)
+            elif isinstance(answer, str) and answer:
+                parts.append(name + "; " + answer)
+            else:
+                continue
+            accepted.append(extension)
+            break
+    if not parts:
+        return None, accepted
+    value = ", ".join(parts).encode()
+    if _has_ctl(value):
+        raise LocalProtocolError("control character in an extension's parameters")
+    return value, accepted
+
+
+def _contains(items: "Sequence[Any]", item: "Any") -> bool:
+    return any(x is item for x in items)
+
+
+def server_extensions_handshake(
+    requested: "Iterable[str]", supported: "Sequence[Extension]"
+) -> "Optional[bytes]":
+    """The Sec-WebSocket-Extensions value answering `requested` offers, or None.
+
+    Calls each supported extension's accept() with the client's offers of its name.
+    """
+    return _negotiate(requested, supported)[0]
+
+
+def client_extensions_handshake(
+    accepted: "Iterable[str]", supported: "Sequence[Extension]"
+) -> "List[Extension]":
+    """The offered extensions the server accepted, each finalize()d with its answer.
+
+    Raises RemoteProtocolError for an extension we did not offer, or one accepted twice.
+    """
+    result: "List[Extension]" = []
+    for answer in accepted:
+        name = _offer_name(answer)
+        for extension in supported:
+            if extension.name == name:
+                if _contains(result, extension):
+                    raise RemoteProtocolError(
+                        "extension %s accepted twice" % name, RejectConnection()
+                    )
+                extension.finalize(answer)
+                result.append(extension)
+                break
+        else:
+            raise RemoteProtocolError("unrecognized extension %s" % name, RejectConnection())
+    return result
+
+
+# -- the request and the response, parsed ------------------------------------------------
+
+
+def _parse_request(head: bytes) -> "Tuple[Request, bytes]":
+    """A request head into the Request event and its Sec-WebSocket-Key.
+
+    Raises HandshakeError with the status to answer with.
+    """
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not _is_token(parts[0]) or not _is_visible(parts[1]):
+        raise HandshakeError("malformed request line")
+    method, target, version = parts
+    if len(version) != 8 or version[:5] != b"HTTP/" or version[6:7] != b".":
+        raise HandshakeError("malformed request line")
+    if version != b"HTTP/1.1":
+        raise HandshakeError("WebSocket needs HTTP/1.1, not %s" % version.decode())
+    if method != b"GET":
+        raise HandshakeError("request method must be GET", 405, [(b"Allow", b"GET")])
+    try:
+        fields = _parse_fields(lines[1:])
+    except _Malformed as exc:
+        raise HandshakeError(str(exc)) from None
+
+    hosts = []
+    keys = []
+    versions = []
+    upgrades = []
+    connections = []
+    protocols = []
+    extensions = []
+    extra = []
+    for name, value in fields:
+        # As in wsproto, Host, protocols and extensions have their own fields, not
+        # extra_headers; everything else (the key and version included) is there.
+        if name == b"host":
+            hosts.append(value)
+            continue
+        if name == b"sec-websocket-protocol":
+            protocols.append(value)
+            continue
+        if name == b"sec-websocket-extensions":
+            extensions.append(value)
+            continue
+        if name == b"sec-websocket-key":
+            keys.append(value)
+        elif name == b"sec-websocket-version":
+            versions.append(value)
+        elif name == b"upgrade":
+            upgrades.append(value)
+        elif name == b"connection":
+            connections.append(value)
+        extra.append((name, value))
+
+    if len(hosts) != 1:
+        raise HandshakeError("Host header missing" if not hosts else "Host header repeated")
+    if not _has_token(upgrades, WEBSOCKET_UPGRADE):
+        raise HandshakeError("missing header 'Upgrade: websocket'")
+    if not _has_token(connections, b"upgrade"):
+        raise HandshakeError("missing header 'Connection: Upgrade'")
+    supported = [(b"Sec-WebSocket-Version", WEBSOCKET_VERSION)]
+    if len(versions) != 1:
+        message = "Sec-WebSocket-Version header %s" % ("repeated" if versions else "missing")
+        raise HandshakeError(message, 400, supported)
+    if versions[0] != WEBSOCKET_VERSION:
+        raise HandshakeError("unsupported WebSocket version", 426, supported)
+    if len(keys) != 1:
+        raise HandshakeError("Sec-WebSocket-Key header %s" % ("repeated" if keys else "missing"))
+    key = keys[0]
+    if not _valid_key(key):
+        raise HandshakeError("Sec-WebSocket-Key is not base64 of 16 bytes")
+    try:
+        host = _ascii(hosts[0])
+        offers = [_ascii(offer) for offer in _split_quoted(extensions)]
+        subprotocols = []
+        for token in _split_tokens(protocols):
+            if not _is_token(token):
+                raise _Malformed("subprotocol %r is not a token" % (token,))
+            subprotocols.append(token.decode())
+    except _Malformed as exc:
+        raise HandshakeError(str(exc)) from None
+    request = Request(
+        host=host,
+        target=target.decode(),
+        extensions=offers,
+        extra_headers=extra,
+        subprotocols=subprotocols,
+    )
+    return request, key
+
+
+def _valid_key(key: bytes) -> bool:
+    # RFC 6455 §4.1/7: base64 of 16 bytes is 22 characters and "==". Checked by hand:
+    # CPython's a2b_base64 skips junk, and MicroPython's raises a bare Exception.
+    if len(key) != 24 or key[22:] != b"==":
+        return False
+    return all(c in _B64CHARS for c in key[:22])
+
+
+def _parse_status_line(line: bytes) -> int:
+    # HTTP-version SP 3DIGIT SP [reason]; a missing reason's SP is tolerated.
+    if len(line) < 12 or line[:7] != b"HTTP/1." or line[8:9] != b" ":
+        raise _Malformed("malformed status line %r" % (line[:64],))
+    status = line[9:12]
+    for c in status:
+        if c < 0x30 or c > 0x39:
+            raise _Malformed("malformed status line %r" % (line[:64],))
+    if len(line) > 12 and line[12:13] != b" ":
+        raise _Malformed("malformed status line %r" % (line[:64],))
+    return int(status.decode())
+
+
+def _body_framing(status: int, fields: "Headers") -> "Tuple[int, int]":
+    """(mode, length) of a rejection's body, from RFC 9112 §6.3."""
+    if status == 204 or status == 304:
+        return _BODY_LENGTH, 0
+    codings = []
+    lengths = []
+    for name, value in fields:
+        if name == b"transfer-encoding":
+            codings.append(value)
+        elif name == b"content-length":
+            lengths.append(value)
+    if codings:
+        tokens = _split_tokens(codings)
+        if tokens and tokens[-1].lower() == b"chunked":
+            return _BODY_CHUNK_SIZE, 0
+        return _BODY_UNTIL_EOF, 0
+    if lengths:
+        values = _split_tokens(lengths)
+        first = values[0] if values else b""
+        if not first or len(first) > 18:
+            raise _Malformed("malformed Content-Length")
+        for c in first:
+            if c < 0x30 or c > 0x39:
+                raise _Malformed("malformed Content-Length")
+        for other in values:
+            if other != first:
+                raise _Malformed("conflicting Content-Length values")
+        return _BODY_LENGTH, int(first.decode())
+    return _BODY_UNTIL_EOF, 0
+
+
+# -- the state machine --------------------------------------------------------------------
+
+
+class H11Handshake:
+    """The opening handshake for one role, as wsproto's `H11Handshake` (no h11 inside).
+
+    Args:
+        connection_type: ConnectionType.CLIENT or ConnectionType.SERVER.
+        max_handshake_size: the most bytes an HTTP head may have, its blank line
+            included. A server also holds at most this many bytes of frames that
+            arrive after the request and before it accepts.
+        max_reject_body_size: client: the most body bytes of a rejection response
+            delivered as RejectData; the rest is dropped and the body reported finished.
+        random_bytes: client: where the Sec-WebSocket-Key comes from; also passed to
+            the Connection for mask keys. Defaults to os.urandom (or the platform's).
+        connection_kwargs: passed to the Connection made once the handshake succeeds
+            (max_message_size, max_frame_size, auto_reply, whole_messages).
+
+    Errors: a server's receive_data() raises RemoteProtocolError (a HandshakeError)
+    for a bad request; its `event_hint` is the RejectConnection to send(), and the
+    state stays CONNECTING until it is sent. A client's receive_data() raises
+    RemoteProtocolError for a bad response, and the state becomes CLOSED.
+
+    EOF, receive_data(None): a server that got no byte goes CLOSED quietly; inside the
+    head it raises (400). After a complete request it is remembered and handed to the
+    Connection on accept, which then reports CloseConnection(1006). A client raises
+    RemoteProtocolError before the response head is complete; inside a rejection body
+    it finishes a body that runs until EOF, and raises for one cut short.
+    """
+
+    def __init__(
+        self,
+        connection_type: "_State",
+        *,
+        max_handshake_size: int = DEFAULT_MAX_HANDSHAKE_SIZE,
+        max_reject_body_size: int = DEFAULT_MAX_REJECT_BODY_SIZE,
+        random_bytes: "Optional[RandomBytes]" = None,
+        **connection_kwargs: "Any",
+    ) -> None:
+        if connection_type is not ConnectionType.CLIENT and (
+            connection_type is not ConnectionType.SERVER
+        ):
+            raise TypeError("connection_type is ConnectionType.CLIENT or .SERVER")
+        self.client = connection_type is ConnectionType.CLIENT
+        self._connection_type = connection_type
+        self._max_handshake_size = max_handshake_size
+        self._max_reject_body_size = max_reject_body_size
+        self._random_bytes = random_bytes
+        self._connection_kwargs = connection_kwargs
+        self._state = ConnectionState.CONNECTING
+        self._connection: "Optional[Connection]" = None
+        self._events: "List[Event]" = []
+        self._reader: "Optional[_HeadReader]" = _HeadReader(max_handshake_size)
+        self._request: "Optional[Request]" = None  # server: the peer's; client: ours
+        self._key: "Optional[bytes]" = None  # the Sec-WebSocket-Key of that request
+        self._pending = b""  # server: frames that came after the request head
+        self._eof = False  # server: EOF after the request, before accept
+        self._failed = False  # server: the request was refused; only a rejection follows
+        self._body: "Optional[_BodyReader]" = None  # client: a rejection's body
+
+    @property
+    def state(self) -> "_State":
+        """CONNECTING, then OPEN (accepted), or REJECTING and CLOSED (rejected)."""
+        return self._state
+
+    @property
+    def connection(self) -> "Optional[Connection]":
+        """The Connection once the handshake succeeded (state OPEN), else None."""
+        return self._connection
+
+    def events(self) -> "Iterator[Event]":
+        """The events the received bytes produced, oldest first."""
+        while self._events:
+            yield self._events.pop(0)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def receive_data(self, data: "Optional[bytes]") -> None:
+        """Feed bytes from the network; None means the transport saw EOF.
+
+        Raises RemoteProtocolError when the peer's handshake is unacceptable (see the
+        class docstring), and LocalProtocolError once the handshake is over: then the
+        bytes belong to `connection`.
+        """
+        state = self._state
+        if state is ConnectionState.OPEN:
+            raise LocalProtocolError("the handshake is complete; feed the Connection")
+        if state is ConnectionState.CLOSED:
+            return
+        if data is None:
+            if self.client:
+                self._client_eof()
+            else:
+                self._server_eof()
+        elif self.client:
+            try:
+                self._client_receive(data)
+            except RemoteProtocolError:
+                self._state = ConnectionState.CLOSED
+                raise
+        else:
+            self._server_receive(data)
+
+    def _server_receive(self, data: bytes) -> None:
+        if self._failed or self._state is not ConnectionState.CONNECTING:
+            return  # refused or rejecting: the client's bytes no longer matter
+        reader = self._reader
+        if reader is None:
+            self._hold(data)
+            return
+        try:
+            got = reader.feed(data)
+        except _TooBig:
+            self._failed = True
+            limit = self._max_handshake_size
+            raise HandshakeError("request head over %d bytes" % limit, 431) from None
+        if got is None:
+            return
+        head, rest = got
+        self._reader = None
+        try:
+            self._request, self._key = _parse_request(head)
+        except HandshakeError:
+            self._failed = True
+            raise
+        self._events.append(self._request)
+        self._hold(rest)
+
+    def _hold(self, data: bytes) -> None:
+        # Frames a client sent before we accepted: kept for the Connection, bounded.
+        if len(self._pending) + len(data) > self._max_handshake_size:
+            self._failed = True
+            raise HandshakeError(
+                "more than %d bytes before the handshake completed" % (self._max_handshake_size,)
+            )
+        self._pending += data
+
+    def _server_eof(self) -> None:
+        reader = self._reader
+        if reader is None:
+            self._eof = True  # after the request: the Connection reports it
+        elif self._failed or self._state is not ConnectionState.CONNECTING:
+            pass  # a rejection may still be sent into the half-closed connection
+        elif reader.empty():
+            self._state = ConnectionState.CLOSED  # connected and left: nothing to answer
+        else:
+            self._failed = True
+            raise HandshakeError("connection closed inside the request head")
+
+    def _client_receive(self, data: bytes) -> None:
+        if self._body is not None:
+            self._receive_body(data)
+            return
+        assert self._reader is not None
+        try:
+            got = self._reader.feed(data)
+        except _TooBig:
+            message = "response head over %d bytes" % self._max_handshake_size
+            raise RemoteProtocolError(message, RejectConnection()) from None
+        if got is None:
+            return
+        head, rest = got
+        self._reader = None
+        if self._request is None:
+            raise RemoteProtocolError("a response before any request", RejectConnection())
+        lines = head.split(b"\r\n")
+        try:
+            status = _parse_status_line(lines[0])
+            fields = _parse_fields(lines[1:])
+        except _Malformed as exc:
+            raise RemoteProtocolError(str(exc), RejectConnection()) from None
+        if status == 101:
+            if lines[0][:8] != b"HTTP/1.1":
+                raise RemoteProtocolError("101 response not HTTP/1.1", RejectConnection())
+            self._events.append(self._establish(fields, rest))
+        elif status < 200:
+            # As wsproto: an interim response other than 101 ends the handshake.
+            self._events.append(RejectConnection(status, fields, has_body=False))
+            self._state = ConnectionState.CLOSED
+        else:
+            try:
+                mode, length = _body_framing(status, fields)
+            except _Malformed as exc:
+                raise RemoteProtocolError(str(exc), RejectConnection()) from None
+            self._events.append(RejectConnection(status, fields, has_body=True))
+            self._state = ConnectionState.REJECTING
+            self._body = _BodyReader(
+                mode, length, self._max_reject_body_size, self._max_handshake_size
+            )
+            if rest or self._body.done:
+                self._receive_body(rest)
+
+    def _receive_body(self, data: bytes) -> None:
+        body = self._body
+        assert body is not None
+        if body.done:
+            chunk = b""
+        else:
+            try:
+                chunk = body.feed(data)
+            except _Malformed as exc:
+                raise RemoteProtocolError(str(exc), RejectConnection()) from None
+        if chunk or body.done:
+            self._events.append(RejectData(chunk, body.done))
+        if body.done:
+            self._state = ConnectionState.CLOSED
+
+    def _client_eof(self) -> None:
+        body = self._body
+        self._state = ConnectionState.CLOSED
+        if body is None:
+            raise RemoteProtocolError(
+                "connection closed before the handshake response", RejectConnection()
+            )
+        if not body.eof():
+            raise RemoteProtocolError(
+                "connection closed inside the response body", RejectConnection()
+            )
+        self._events.append(RejectData(b"", True))
+
+    def _establish(self, fields: "Headers", rest: bytes) -> AcceptConnection:
+        request = self._request
+        assert request is not None and self._key is not None
+        upgrades = []
+        connections = []
+        accepts = []
+        protocols = []
+        extensions = []
+        extra = []
+        for name, value in fields:
+            if name == b"upgrade":
+                upgrades.append(value)
+            elif name == b"connection":
+                connections.append(value)
+            elif name == b"sec-websocket-accept":
+                accepts.append(value)
+            elif name == b"sec-websocket-protocol":
+                protocols.append(value)
+            elif name == b"sec-websocket-extensions":
+                extensions.append(value)
+            else:
+                extra.append((name, value))
+        if not _has_token(upgrades, WEBSOCKET_UPGRADE):
+            raise RemoteProtocolError("missing header 'Upgrade: websocket'", RejectConnection())
+        if not _has_token(connections, b"upgrade"):
+            raise RemoteProtocolError("missing header 'Connection: Upgrade'", RejectConnection())
+        if len(accepts) != 1 or accepts[0] != accept_key(self._key):
+            raise RemoteProtocolError("bad Sec-WebSocket-Accept", RejectConnection())
+        subprotocol = None
+        if protocols:
+            if len(protocols) != 1 or not _is_token(protocols[0]):
+                raise RemoteProtocolError("malformed Sec-WebSocket-Protocol", RejectConnection())
+            subprotocol = protocols[0].decode()
+            if subprotocol not in request.subprotocols:
+                raise RemoteProtocolError(
+                    "unrecognized subprotocol %s" % subprotocol, RejectConnection()
+                )
+        try:
+            answers = [_ascii(answer) for answer in _split_quoted(extensions)]
+        except _Malformed as exc:
+            raise RemoteProtocolError(str(exc), RejectConnection()) from None
+        accepted = client_extensions_handshake(answers, request.extensions)
+        self._open(accepted, rest)
+        return AcceptConnection(subprotocol=subprotocol, extensions=accepted, extra_headers=extra)
+
+    def _open(self, extensions: "List[Extension]", trailing_data: bytes) -> None:
+        connection = Connection(
+            self._connection_type,
+            extensions=extensions,
+            trailing_data=trailing_data,
+            random_bytes=self._random_bytes,
+            **self._connection_kwargs,
+        )
+        if self._eof:
+            connection.receive_data(None)
+        self._connection = connection
+        self._pending = b""
+        self._state = ConnectionState.OPEN
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(self, event: "Event") -> bytes:
+        """The bytes that carry a handshake event to the peer.
+
+        Client: Request. Server: AcceptConnection, RejectConnection, then RejectData
+        while REJECTING. Anything else, or an event illegal in the current state,
+        raises LocalProtocolError and changes nothing.
+        """
+        if self.client:
+            if isinstance(event, Request):
+                return self._send_request(event)
+        elif isinstance(event, AcceptConnection):
+            return self._send_accept(event)
+        elif isinstance(event, RejectConnection):
+            return self._send_reject(event)
+        elif isinstance(event, RejectData):
+            return self._send_reject_data(event)
+        raise LocalProtocolError("cannot send %r during the handshake" % (event,))
+
+    def _send_request(self, request: Request) -> bytes:
+        if self._state is not ConnectionState.CONNECTING or self._request is not None:
+            raise LocalProtocolError("the request was already sent")
+        host = _to_bytes(request.host)
+        target = _to_bytes(request.target)
+        if not _is_visible(host):
+            raise LocalProtocolError("host %r: not ASCII without spaces (IDNA-encode it)" % host)
+        if not _is_visible(target):
+            raise LocalProtocolError("target %r: not ASCII without spaces" % target)
+        headers = [(b"Host", host), (b"Upgrade", WEBSOCKET_UPGRADE), (b"Connection", b"Upgrade")]
+        key = generate_nonce(self._random_bytes)
+        headers.append((b"Sec-WebSocket-Key", key))
+        headers.append((b"Sec-WebSocket-Version", WEBSOCKET_VERSION))
+        if request.subprotocols:
+            protocols = [_to_bytes(p) for p in request.subprotocols]
+            for p in protocols:
+                if not _is_token(p):
+                    raise LocalProtocolError("subprotocol %r is not a token" % (p,))
+            headers.append((b"Sec-WebSocket-Protocol", b", ".join(protocols)))
+        offers = []
+        for extension in request.extensions:
+            params = extension.offer()
+            if params is True or params == "":
+                offers.append(extension.name)
+            elif isinstance(params, str) and params:
+                offers.append(extension.name + "; " + params)
+        if offers:
+            headers.append((b"Sec-WebSocket-Extensions", ", ".join(offers).encode()))
+        headers = _encode_headers(headers) + _encode_headers(request.extra_headers)
+        data = _build_head(b"GET " + target + b" HTTP/1.1", headers)
+        self._request = request
+        self._key = key
+        return data
+
+    def _send_accept(self, event: AcceptConnection) -> bytes:
+        request = self._request
+        if self._state is not ConnectionState.CONNECTING or request is None or self._failed:
+            raise LocalProtocolError("no acceptable request to accept in state %r" % self._state)
+        assert self._key is not None
+        headers = [
+            (b"Upgrade", WEBSOCKET_UPGRADE),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Accept", accept_key(self._key)),
+        ]
+        if event.subprotocol is not None:
+            if event.subprotocol not in request.subprotocols:
+                raise LocalProtocolError("subprotocol %s was not offered" % event.subprotocol)
+            headers.append((b"Sec-WebSocket-Protocol", _to_bytes(event.subprotocol)))
+        extra = _encode_headers(event.extra_headers)
+        accepted: "List[Extension]" = []
+        if event.extensions:
+            value, accepted = _negotiate(request.extensions, event.extensions)
+            if value is not None:
+                headers.append((b"Sec-WebSocket-Extensions", value))
+        data = _build_head(_status_line(101), headers + extra)
+        self._open(accepted, self._pending)
+        return data
+
+    def _send_reject(self, event: RejectConnection) -> bytes:
+        if self._state is not ConnectionState.CONNECTING:
+            raise LocalProtocolError("cannot reject in state %r" % self._state)
+        status = event.status_code
+        # isinstance, not type(): http.HTTPStatus members are welcome (and int() them,
+        # whose str() is the member's name on Python 3.10).
+        if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 999:
+            raise LocalProtocolError("a rejection's status is 200-999, not %r" % (status,))
+        status = int(status)
+        headers = _encode_headers(event.headers)
+        names = [name.lower() for name, _ in headers]
+        if not event.has_body and b"content-length" not in names:
+            headers.append((b"content-length", b"0"))
+        # The connection ends with the rejection; with a body and no length, that end
+        # is what delimits the body (RFC 9112 §6.3/8).
+        if b"connection" not in names:
+            headers.append((b"connection", b"close"))
+        data = _build_head(_status_line(status), headers)
+        self._state = ConnectionState.REJECTING if event.has_body else ConnectionState.CLOSED
+        return data
+
+    def _send_reject_data(self, event: RejectData) -> bytes:
+        if self._state is not ConnectionState.REJECTING:
+            raise LocalProtocolError("cannot send rejection data in state %r" % self._state)
+        if event.body_finished:
+            self._state = ConnectionState.CLOSED
+        return bytes(event.data)
+
+    # -- a request parsed elsewhere -----------------------------------------------------
+
+    def initiate_upgrade_connection(self, headers: "HeadersIn", path: "Union[bytes, str]") -> None:
+        """Server: take a request a framework already parsed; queues its Request event.
+
+        Validated exactly as received bytes are: raises RemoteProtocolError (a
+        HandshakeError, with the RejectConnection to send) for a bad request.
+        """
+        if self.client:
+            raise LocalProtocolError("only a server takes an upgrade request")
+        if self._reader is None or not self._reader.empty() or self._failed:
+            raise LocalProtocolError("a request was already received")
+        pieces = [_to_bytes(path)]
+        for name, value in headers:
+            pieces += (_to_bytes(name), _to_bytes(value))
+        for piece in pieces:
+            # Checked before joining: a line break inside one would end a line early.
+            if b"\r" in piece or b"\n" in piece:
+                self._failed = True
+                raise HandshakeError("line break inside the request's path or a header")
+        parts = [b"GET ", pieces[0], b" HTTP/1.1\r\n"]
+        for i in range(1, len(pieces), 2):
+            parts += (pieces[i], b": ", pieces[i + 1], b"\r\n")
+        parts.append(b"\r\n")
+        self.receive_data(b"".join(parts))
+
+    def __repr__(self) -> str:
+        return "H11Handshake(client=%r, state=%r)" % (self.client, self._state)
