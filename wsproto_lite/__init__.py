@@ -11,7 +11,7 @@ from .handshake import DEFAULT_MAX_HANDSHAKE_SIZE, H11Handshake
 if TYPE_CHECKING:
     from typing import Iterator, Optional, Union
 
-    from ._compat import HeadersIn, RandomBytes, _State
+    from ._compat import HeadersIn, RandomBytes
 
 __version__ = "0.1.0"
 
@@ -32,7 +32,7 @@ class WSConnection:
 
     def __init__(
         self,
-        connection_type: "_State",
+        connection_type: "ConnectionType",
         max_message_size: "Optional[int]" = 1 << 20,
         max_frame_size: "Optional[int]" = None,
         max_handshake_size: int = DEFAULT_MAX_HANDSHAKE_SIZE,
@@ -53,7 +53,7 @@ class WSConnection:
         self.connection: Optional[Connection] = None
 
     @property
-    def state(self) -> "_State":
+    def state(self) -> "ConnectionState":
         """The ConnectionState: the handshake's until it succeeds, then the connection's."""
         if self.connection is None:
             return self.handshake.state

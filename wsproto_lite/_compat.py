@@ -22,6 +22,24 @@ else:
             return x
 
 
+# wsproto's constants are enums, and embedders use that (trio-websocket calls
+# CloseReason(code).name). Where `enum` exists they are enums here too; MicroPython
+# gets plain classes of ints and _State instances.
+if TYPE_CHECKING:
+    from enum import Enum as Enum
+    from enum import IntEnum as IntEnum
+
+    HAVE_ENUM = True
+else:
+    try:
+        from enum import Enum, IntEnum
+
+        HAVE_ENUM = True
+    except ImportError:
+        Enum = IntEnum = object
+        HAVE_ENUM = False
+
+
 def _pick_random_bytes() -> "RandomBytes":
     try:
         from os import urandom

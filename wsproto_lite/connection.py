@@ -5,7 +5,7 @@ Replies that receiving produces (pong, close echo, the close frame of a failed
 connection) wait in an outbox, data_to_send(), when automatic replies are on.
 """
 
-from ._compat import TYPE_CHECKING, _State, default_random_bytes
+from ._compat import HAVE_ENUM, TYPE_CHECKING, Enum, _State, default_random_bytes
 from .errors import InvalidUTF8, LocalProtocolError, MessageTooBig, RemoteProtocolError
 from .events import (
     BytesMessage,
@@ -42,28 +42,43 @@ def _extension_error(code: int, where: str) -> RemoteProtocolError:
     return RemoteProtocolError(message, ProtocolViolation(code, message))
 
 
-class ConnectionType:
-    """Which end of the connection we are."""
+if TYPE_CHECKING or HAVE_ENUM:
 
-    CLIENT = _State("ConnectionType", "CLIENT", 1)
-    SERVER = _State("ConnectionType", "SERVER", 2)
+    class ConnectionType(Enum):
+        """Which end of the connection we are."""
 
+        CLIENT = 1
+        SERVER = 2
 
-class ConnectionState:
-    """The life of a connection; it only ever moves forward.
+    class ConnectionState(Enum):
+        """The life of a connection; it only ever moves forward.
 
-    CONNECTING and REJECTING belong to the handshake (see WSConnection). OPEN until a
-    close frame is sent (LOCAL_CLOSING) or received (REMOTE_CLOSING, also after a
-    violation while our close is still owed); CLOSED once both are done, or the
-    transport hit EOF.
-    """
+        CONNECTING and REJECTING belong to the handshake (see WSConnection). OPEN until a
+        close frame is sent (LOCAL_CLOSING) or received (REMOTE_CLOSING, also after a
+        violation while our close is still owed); CLOSED once both are done, or the
+        transport hit EOF. Compare states with `is`.
+        """
 
-    CONNECTING = _State("ConnectionState", "CONNECTING", 0)
-    OPEN = _State("ConnectionState", "OPEN", 1)
-    REMOTE_CLOSING = _State("ConnectionState", "REMOTE_CLOSING", 2)
-    LOCAL_CLOSING = _State("ConnectionState", "LOCAL_CLOSING", 3)
-    CLOSED = _State("ConnectionState", "CLOSED", 4)
-    REJECTING = _State("ConnectionState", "REJECTING", 5)
+        CONNECTING = 0
+        OPEN = 1
+        REMOTE_CLOSING = 2
+        LOCAL_CLOSING = 3
+        CLOSED = 4
+        REJECTING = 5
+
+else:  # MicroPython: no enum; named constants compared with `is` all the same
+
+    class ConnectionType:
+        CLIENT = _State("ConnectionType", "CLIENT", 1)
+        SERVER = _State("ConnectionType", "SERVER", 2)
+
+    class ConnectionState:
+        CONNECTING = _State("ConnectionState", "CONNECTING", 0)
+        OPEN = _State("ConnectionState", "OPEN", 1)
+        REMOTE_CLOSING = _State("ConnectionState", "REMOTE_CLOSING", 2)
+        LOCAL_CLOSING = _State("ConnectionState", "LOCAL_CLOSING", 3)
+        CLOSED = _State("ConnectionState", "CLOSED", 4)
+        REJECTING = _State("ConnectionState", "REJECTING", 5)
 
 
 _OPEN = ConnectionState.OPEN
@@ -92,7 +107,7 @@ class Connection:
 
     def __init__(
         self,
-        connection_type: _State,
+        connection_type: ConnectionType,
         extensions: "Optional[Sequence[Any]]" = None,
         trailing_data: bytes = b"",
         max_message_size: "Optional[int]" = 1 << 20,
@@ -137,7 +152,7 @@ class Connection:
             self.receive_data(trailing_data)
 
     @property
-    def state(self) -> _State:
+    def state(self) -> ConnectionState:
         """The current ConnectionState."""
         return self._state
 

@@ -8,7 +8,7 @@ for fuzzing other implementations.
 
 import struct
 
-from ._compat import TYPE_CHECKING, const
+from ._compat import HAVE_ENUM, TYPE_CHECKING, IntEnum, const
 from .errors import InvalidUTF8, LocalProtocolError, MessageTooBig, RemoteProtocolError
 from .utf8 import decode_utf8
 
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     Buffer = Union[bytes, bytearray, memoryview]
 
 
-class Opcode:
-    """Frame opcodes (RFC 6455 §5.2), as plain ints."""
+class Opcode(IntEnum):
+    """Frame opcodes (RFC 6455 §5.2): an IntEnum where `enum` exists, else plain ints."""
 
     CONTINUATION = 0x0
     TEXT = 0x1
@@ -29,8 +29,8 @@ class Opcode:
     PONG = 0xA
 
 
-class CloseReason:
-    """Close codes (RFC 6455 §7.4.1 and the IANA registry), as plain ints."""
+class CloseReason(IntEnum):
+    """Close codes (RFC 6455 §7.4.1, IANA): an IntEnum where `enum` exists, else plain ints."""
 
     NORMAL_CLOSURE = 1000
     GOING_AWAY = 1001
@@ -48,6 +48,8 @@ class CloseReason:
     BAD_GATEWAY = 1014
     TLS_HANDSHAKE_FAILED = 1015
 
+
+_KNOWN_CODES = tuple(int(c) for c in CloseReason) if HAVE_ENUM else ()
 
 _FIN = const(0x80)
 _RSV = const(0x70)
@@ -258,6 +260,8 @@ def parse_close_payload(payload: "Buffer") -> "Tuple[int, str]":
         reason = decode_utf8(bytes(payload[2:]))
     except UnicodeError:
         raise InvalidUTF8("close reason is not valid UTF-8") from None
+    if HAVE_ENUM and code in _KNOWN_CODES:
+        code = CloseReason(code)  # as wsproto reports known codes
     return code, reason
 
 

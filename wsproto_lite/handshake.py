@@ -49,7 +49,7 @@ from .events import AcceptConnection, RejectConnection, RejectData, Request
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-    from ._compat import Headers, HeadersIn, RandomBytes, _State
+    from ._compat import Headers, HeadersIn, RandomBytes
     from .events import Event
     from .extensions import Extension
 
@@ -637,7 +637,7 @@ class H11Handshake:
 
     def __init__(
         self,
-        connection_type: "_State",
+        connection_type: "ConnectionType",
         *,
         max_handshake_size: int = DEFAULT_MAX_HANDSHAKE_SIZE,
         max_reject_body_size: int = DEFAULT_MAX_REJECT_BODY_SIZE,
@@ -666,7 +666,7 @@ class H11Handshake:
         self._body: "Optional[_BodyReader]" = None  # client: a rejection's body
 
     @property
-    def state(self) -> "_State":
+    def state(self) -> "ConnectionState":
         """CONNECTING, then OPEN (accepted), or REJECTING and CLOSED (rejected)."""
         return self._state
 
