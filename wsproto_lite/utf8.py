@@ -12,11 +12,11 @@ except ImportError:  # MicroPython
     _HAVE_CODECS = False
 
 # ASCII runs are skipped a block at a time: one int.from_bytes() and one AND per
-# block instead of a Python-level step per byte. 1 MiB of ASCII validates at about
-# 350 MB/s on CPython 3.11 (22 MB/s byte by byte) and 35-50 MB/s on the MicroPython
-# 1.27 WebAssembly build. A block holding any non-ASCII byte is walked byte by byte
-# (~8 MB/s on CPython, ~1 MB/s on that MicroPython): 64- and 1024-byte blocks and a
-# jump to the first non-ASCII byte measured no better across ASCII, sparse and dense text.
+# block instead of a Python-level step per byte. ASCII validates at about 350 MB/s
+# on CPython 3.11 (22 MB/s byte by byte) and 15-50 MB/s on the MicroPython 1.27
+# WebAssembly build (1 MB/s byte by byte). A block holding any non-ASCII byte is
+# walked byte by byte (~8 MB/s on CPython, ~0.5-1 MB/s on that MicroPython): 64- and
+# 1024-byte blocks, and jumping to the first non-ASCII byte, were no better overall.
 _BLOCK = 256
 # MicroPython ports without arbitrary-precision ints truncate from_bytes() to 64 bits
 # (MICROPY_LONGINT_IMPL_LONGLONG) or overflow (NONE): there every byte is walked.
