@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# The one command that sets up and runs every check: bash scripts/test.sh [STAGE...]
+#
+# Creates .venv (with $PYTHON, default python3) if missing, installs '.[dev]' into it when
+# pyproject.toml changed, then runs every stage even if an earlier one failed, prints a
+# summary table and exits non-zero if any stage failed.
+#
+# Stages, in order: ruff, format, mypy, pytest, docs, mpy-cross, micropython, autobahn.
+# Name some to run only those: bash scripts/test.sh mypy pytest
+#
+# Environment:
+#   PYTHON              interpreter that creates .venv (default: python3)
+#   HYPOTHESIS_PROFILE  hypothesis settings profile from tests/conftest.py (.ci/run sets "ci")
+#   PYTEST_ADDOPTS      extra pytest arguments, read by pytest itself
+#   AUTOBAHN            0 skips the Autobahn|Testsuite stage (it runs by default, as in CI)
+#   AUTOBAHN_SETS       which Autobahn case sets to run (default "core"; also "perf", "deflate")
+#
+# To add a stage: write stage_NAME (dashes in NAME become underscores) returning non-zero on
+# failure, or calling `skip "why"` and returning 0 when it cannot apply; add NAME to ALL_STAGES.
+
+set -u
+set -o pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 1
+
+ALL_STAGES=(ruff format mypy pytest docs mpy-cross micropython autobahn)
+LOG_DIR="$(mktemp -d)"
+trap 'rm -rf "$LOG_DIR"' EXIT
+
+header() {
+    printf '\n==== %s ====\n' "$*"
+}
+
+skip() {
+    echo "skipped: $*"
+    touch "$LOG_DIR/skipped"
+}
+
+# ---------------------------------------------------------------------------- setup
+
+setup_venv() {
+    local python="${PYTHON:-python3}"
+    if [ ! -x .venv/bin/python ]; then
+        header "setup: creating .venv with $python ($("$python" --version 2>&1))"
+        "$python" -m venv .venv || return 1
+    fi
+    # Reinstall only when the dependency list changed; the install is editable, so source
+    # edits need none.
+    local stamp
+    stamp=".venv/.wsproto_lite-installed-$(cksum < pyproject.toml | cut -d' ' -f1)"
+    if [ ! -e "$stamp" ]; then
+        header "setup: pip install -e '.[dev]'"
+        .venv/bin/python -m pip install --quiet --upgrade pip || return 1
+        .venv/bin/python -m pip install --quiet -e '.[dev]' || return 1
+        rm -f .venv/.wsproto_lite-installed-*
+        touch "$stamp"
+    fi
+    export VIRTUAL_ENV="$ROOT/.venv"
+    export PATH="$VIRTUAL_ENV/bin:$PATH"
+    unset PYTHONHOME
+}
+
+# ---------------------------------------------------------------------------- stages
+
+stage_ruff() {
+    ruff check .
+}
+
+stage_format() {
+    ruff format --check .
+}
+
+stage_mypy() {
+    mypy  # strict; files and settings come from [tool.mypy] in pyproject.toml
+}
+
+stage_pytest() {
+    local log="$LOG_DIR/pytest.log" rc
+    python -m pytest -q 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    grep -E '^(=+ )?[0-9]+ (passed|failed|errors?|skipped|deselected|xfailed|xpassed)|no tests ran' \
+        "$log" | tail -n 1 > "$LOG_DIR/pytest-summary"
+    if [ "$rc" -eq 5 ]; then
+        echo "pytest collected no tests (exit 5): counted as a failure"
+    fi
+    return "$rc"
+}
+
+stage_docs() {
+    sphinx-build -q -W --keep-going -b html docs docs/_build/html
+}
+
+stage_mpy_cross() {
+    # Every file MicroPython loads must compile (DESIGN section 4).
+    if [ ! -e tests/micropython/compile.py ]; then
+        skip "tests/micropython/compile.py does not exist yet"
+        return 0
+    fi
+    python tests/micropython/compile.py
+}
+
+stage_micropython() {
+    if [ ! -e tests/micropython/run.mjs ]; then
+        skip "tests/micropython/run.mjs does not exist yet"
+        return 0
+    fi
+    npm ci --prefix tests/micropython --no-audit --no-fund && node tests/micropython/run.mjs
+}
+
+stage_autobahn() {
+    # DESIGN section 5: Autobahn|Testsuite (Python 2.7, installed by tests/autobahn/install.sh)
+    # against the core driven directly: wstest's fuzzingclient tests our echo server,
+    # its fuzzingserver tests our client. Every case must be OK or INFORMATIONAL.
+    if [ "${AUTOBAHN:-1}" = "0" ]; then
+        skip "AUTOBAHN=0"
+        return 0
+    fi
+    bash tests/autobahn/install.sh > /dev/null || return 1
+    local set failed=0
+    for set in ${AUTOBAHN_SETS:-core}; do
+        python tests/autobahn/run.py fuzzingclient --set "$set" --agent wsconnection \
+            --server-cmd "python tests/autobahn/wsconn_echo.py {port}" || failed=1
+        python tests/autobahn/run.py fuzzingserver --set "$set" --agent wsconnection \
+            -- python tests/autobahn/wsconn_client.py {port} {agent} || failed=1
+    done
+    return "$failed"
+}
+
+# ---------------------------------------------------------------------------- driver
+
+main() {
+    local stages=("$@") name rc start
+    [ "${#stages[@]}" -eq 0 ] && stages=("${ALL_STAGES[@]}")
+    for name in "${stages[@]}"; do
+        if ! declare -F "stage_${name//-/_}" > /dev/null; then
+            echo "unknown stage '$name'; stages: ${ALL_STAGES[*]}" >&2
+            exit 2
+        fi
+    done
+
+    local t0=$SECONDS
+    if ! setup_venv; then
+        echo "setup failed: could not create .venv or install '.[dev]'" >&2
+        exit 1
+    fi
+
+    local results=() failed=0
+    for name in "${stages[@]}"; do
+        header "$name"
+        start=$SECONDS
+        rm -f "$LOG_DIR/skipped"
+        # A subshell, so a stage's cd, exit or variables cannot leak into the next one.
+        ("stage_${name//-/_}")
+        rc=$?
+        if [ "$rc" -eq 0 ] && [ -e "$LOG_DIR/skipped" ]; then
+            results+=("$(printf '%-12s skip' "$name")")
+        elif [ "$rc" -eq 0 ]; then
+            results+=("$(printf '%-12s PASS  %4ds' "$name" $((SECONDS - start)))")
+        else
+            results+=("$(printf '%-12s FAIL  %4ds  (exit %d)' "$name" $((SECONDS - start)) "$rc")")
+            failed=1
+        fi
+    done
+
+    header "summary ($((SECONDS - t0))s)"
+    printf '%s\n' "${results[@]}"
+    if [ "$failed" -ne 0 ]; then
+        echo "RESULT: FAIL"
+    else
+        echo "RESULT: PASS"
+    fi
+    # Last line: pytest's own closing line, so a reader of the tail sees the test count.
+    [ -s "$LOG_DIR/pytest-summary" ] && cat "$LOG_DIR/pytest-summary"
+    return "$failed"
+}
+
+main "$@"
