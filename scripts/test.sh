@@ -117,12 +117,16 @@ stage_autobahn() {
         return 0
     fi
     bash tests/autobahn/install.sh > /dev/null || return 1
-    local set failed=0
+    local failed=0
+    # Peers: the core driven directly (wsconn_*) and each transport (asyncio_*).
+    local set peer
     for set in ${AUTOBAHN_SETS:-core}; do
-        python tests/autobahn/run.py fuzzingclient --set "$set" --agent wsconnection \
-            --server-cmd "python tests/autobahn/wsconn_echo.py {port}" || failed=1
-        python tests/autobahn/run.py fuzzingserver --set "$set" --agent wsconnection \
-            -- python tests/autobahn/wsconn_client.py {port} {agent} || failed=1
+        for peer in wsconn asyncio; do
+            python tests/autobahn/run.py fuzzingclient --set "$set" --agent "$peer" \
+                --server-cmd "python tests/autobahn/${peer}_echo.py {port}" || failed=1
+            python tests/autobahn/run.py fuzzingserver --set "$set" --agent "$peer" \
+                -- python tests/autobahn/${peer}_client.py {port} {agent} || failed=1
+        done
     done
     return "$failed"
 }

@@ -59,6 +59,11 @@ class WSConnection:
             return self.handshake.state
         return self.connection.state
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received after the handshake and not parsed yet (see Connection.buffered)."""
+        return 0 if self.connection is None else self.connection.buffered
+
     def initiate_upgrade_connection(self, headers: "HeadersIn", path: "Union[bytes, str]") -> None:
         """Server: start from a request a framework already parsed (headers and target)."""
         self.handshake.initiate_upgrade_connection(headers, path)

@@ -156,6 +156,15 @@ class Connection:
         """The current ConnectionState."""
         return self._state
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not parsed yet: what events() has still to look at.
+
+        A transport that stops pulling events (the application is not reading) pauses
+        reading the socket once this passes its high-water mark.
+        """
+        return self._parser.buffered
+
     # -- receiving ---------------------------------------------------------------------
 
     def receive_data(self, data: "Optional[Union[bytes, bytearray, memoryview]]") -> None:

@@ -1,0 +1,169 @@
+"""The facade's I/O-free parts shared by every transport: errors, requests, headers, URLs.
+
+Imports only the core; loads on MicroPython (no typing, dataclasses or enum at run time).
+"""
+
+from wsproto_lite._compat import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+# Opcodes as Microdot names them, for send(data, opcode=...).
+CONT = 0x0
+TEXT = 0x1
+BINARY = 0x2
+CLOSE = 0x8
+PING = 0x9
+PONG = 0xA
+
+DEFAULT_MAX_MESSAGE = 1 << 20
+
+# Close codes that end `async for message in ws` quietly (RFC 6455 §7.4.1).
+NORMAL_CODES = (1000, 1001)
+
+
+class WebSocketError(Exception):
+    """The connection is over (or failed): `code` and `reason` say how.
+
+    1006 means the connection was lost without a close frame; 1011 with reason
+    "keepalive ping timeout" means the peer stopped answering pings.
+    """
+
+    def __init__(self, code: int = 1006, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        if self.reason:
+            return "connection closed with code %d: %s" % (self.code, self.reason)
+        return "connection closed with code %d" % self.code
+
+
+class WebSocketResponseError(WebSocketError):
+    """The server answered the upgrade with an HTTP response instead of accepting it."""
+
+    def __init__(self, status: int, headers: "Headers", body: bytes) -> None:
+        super().__init__(1006, "HTTP %d instead of an upgrade" % status)
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class Headers:
+    """Case-insensitive, multi-valued HTTP headers; names and values as str (latin-1)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: "Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]" = ()) -> None:
+        self._items: List[Tuple[str, str]] = [(_text(k), _text(v)) for k, v in items]
+
+    def get(self, name: str, default: "Optional[str]" = None) -> "Optional[str]":
+        """The first value of `name`, or `default`."""
+        name = name.lower()
+        for key, value in self._items:
+            if key.lower() == name:
+                return value
+        return default
+
+    def getall(self, name: str) -> "List[str]":
+        """Every value of `name`, in order."""
+        name = name.lower()
+        return [value for key, value in self._items if key.lower() == name]
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def items(self) -> "List[Tuple[str, str]]":
+        """(name, value) pairs as received."""
+        return list(self._items)
+
+    def __iter__(self) -> "Iterator[str]":
+        return iter([key for key, _ in self._items])
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return "Headers(%r)" % (self._items,)
+
+
+def _text(value: "Union[bytes, str]") -> str:
+    if isinstance(value, str):
+        return value
+    return bytes(value).decode("latin-1")
+
+
+class Request:
+    """The upgrade request a handler sees before it accepts or rejects."""
+
+    __slots__ = ("method", "path", "query", "target", "headers", "host", "subprotocols")
+
+    def __init__(
+        self,
+        target: str,
+        headers: "Headers",
+        host: str = "",
+        subprotocols: "Optional[List[str]]" = None,
+        method: str = "GET",
+    ) -> None:
+        self.method = method
+        self.target = target
+        path, _, query = target.partition("?")
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.host = host
+        self.subprotocols: List[str] = list(subprotocols or ())
+
+    def __repr__(self) -> str:
+        return "Request(%r %r)" % (self.method, self.target)
+
+
+def message_limit(max_message_length: int) -> "Optional[int]":
+    """Map the facade's max_message_length to the core's limit: -1 default, 0 none."""
+    if max_message_length == -1:
+        return DEFAULT_MAX_MESSAGE
+    if max_message_length == 0:
+        return None
+    if max_message_length < 0:
+        raise ValueError("max_message_length is -1 (default), 0 (no limit) or a byte count")
+    return max_message_length
+
+
+def parse_url(url: str) -> "Tuple[bool, str, int, str]":
+    """Split ws://host:port/path?query into (secure, host, port, target)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("ws", "wss"):
+        raise ValueError("not a ws:// or wss:// URL: %r" % (url,))
+    secure = scheme.lower() == "wss"
+    hostport, slash, path = rest.partition("/")
+    target = "/" + path if slash else "/"
+    if "#" in target:
+        target = target.split("#", 1)[0]
+    if hostport.startswith("["):  # [::1]:8000
+        host, _, port_text = hostport[1:].partition("]")
+        port_text = port_text[1:] if port_text.startswith(":") else ""
+    elif hostport.count(":") == 1:
+        host, _, port_text = hostport.partition(":")
+    else:
+        host, port_text = hostport, ""
+    if not host:
+        raise ValueError("no host in %r" % (url,))
+    port = int(port_text) if port_text else (443 if secure else 80)
+    return secure, host, port, target
+
+
+def host_header(host: str, port: int, secure: bool) -> str:
+    """The Host header value for a connection to host:port."""
+    if ":" in host:
+        host = "[%s]" % host
+    if port == (443 if secure else 80):
+        return host
+    return "%s:%d" % (host, port)

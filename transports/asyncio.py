@@ -1,0 +1,802 @@
+"""asyncio transport: the WebSocket facade, serve() and connect() over asyncio, CPython only.
+
+Built on asyncio.Protocol, not streams: bytes go straight from data_received() into the
+core, so control frames (pings, closes) are handled whether or not the application is
+reading, and an idle connection costs no task of its own. The core does all protocol
+work; this module only moves bytes, wakes waiters and keeps timers.
+"""
+
+import asyncio
+import logging
+import ssl as _ssl
+from typing import Any, Awaitable, Callable, Generator, List, Optional, Tuple, Union
+
+from wsproto_lite import ConnectionState, ConnectionType, WSConnection
+from wsproto_lite.errors import LocalProtocolError, RemoteProtocolError
+from wsproto_lite.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Pong,
+    RejectConnection,
+    RejectData,
+    TextMessage,
+)
+from wsproto_lite.events import (
+    Request as RequestEvent,
+)
+
+from ._common import (
+    BINARY,
+    CLOSE,
+    CONT,
+    NORMAL_CODES,
+    PING,
+    PONG,
+    TEXT,
+    Headers,
+    Request,
+    WebSocketError,
+    WebSocketResponseError,
+    host_header,
+    message_limit,
+    parse_url,
+)
+
+__all__ = [
+    "Request",
+    "Server",
+    "WebSocket",
+    "WebSocketError",
+    "WebSocketResponseError",
+    "connect",
+    "serve",
+    "websocket_upgrade",
+    "with_websocket",
+]
+
+logger = logging.getLogger("wsproto_lite.transports.asyncio")
+
+Handler = Callable[[Request, "WebSocket"], Awaitable[Any]]
+Data = Union[str, bytes, bytearray, memoryview]
+
+# Receive side: events are pulled from the core only while no message waits for
+# receive(), so the application answers a message before anything after it is acted on
+# (a close or a violation that followed it in the same read). What arrives meanwhile
+# stays as bytes in the core; reading pauses above the high mark, resumes below the low.
+_READ_HIGH = 256 * 1024
+_READ_LOW = 64 * 1024
+# Send-side backpressure: send() waits while the transport buffers more than this.
+_WRITE_HIGH = 64 * 1024
+_OPEN = ConnectionState.OPEN
+
+
+class _Protocol(asyncio.Protocol):
+    # asyncio's callbacks, forwarded to the WebSocket that owns the connection.
+    __slots__ = ("ws",)
+
+    def __init__(self, ws: "WebSocket") -> None:
+        self.ws = ws
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.ws._connection_made(transport)  # type: ignore[arg-type]  # always a Transport
+
+    def data_received(self, data: bytes) -> None:
+        self.ws._data_received(data)
+
+    def eof_received(self) -> bool:
+        self.ws._data_received(None)
+        return False  # let the transport close itself
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.ws._connection_lost()
+
+    def pause_writing(self) -> None:
+        self.ws._paused_writing = True
+
+    def resume_writing(self) -> None:
+        self.ws._resume_writing()
+
+
+class WebSocket:
+    """One WebSocket connection, server or client side.
+
+    receive() gives whole messages (str for text, bytes for binary); send() picks text
+    or binary from the data's type; close() runs the closing handshake. Pings are
+    answered automatically. When the connection ends, receive() and send() raise
+    WebSocketError with the close code and reason; `async for` ends quietly on 1000/1001.
+    """
+
+    CONT = CONT
+    TEXT = TEXT
+    BINARY = BINARY
+    CLOSE = CLOSE
+    PING = PING
+    PONG = PONG
+
+    #: -1: the default limit (1 MiB); 0: no limit; else bytes. A larger message closes
+    #: the connection with 1009 and receive() raises WebSocketError.
+    max_message_length = -1
+
+    def __init__(
+        self,
+        client: bool,
+        *,
+        close_timeout: float = 10.0,
+        ping_interval: Optional[float] = None,
+        ping_timeout: Optional[float] = 20.0,
+        max_message_length: Optional[int] = None,
+    ) -> None:
+        limit = message_limit(
+            self.max_message_length if max_message_length is None else max_message_length
+        )
+        self._conn = WSConnection(
+            ConnectionType.CLIENT if client else ConnectionType.SERVER,
+            max_message_size=limit,
+            auto_reply=True,
+            whole_messages=True,
+        )
+        self._client = client
+        self._loop = asyncio.get_running_loop()
+        self._transport: Optional[asyncio.Transport] = None
+        self._message: Optional[Union[str, bytes]] = None  # waiting for receive()
+        self._resume: Optional[asyncio.Handle] = None  # pull events again soon
+        self._waiter: Optional[asyncio.Future[None]] = None
+        self._drain_waiters: List[asyncio.Future[None]] = []
+        self._paused_reading = False
+        self._paused_writing = False
+        self._close_code: Optional[int] = None
+        self._close_reason = ""
+        self._lost: asyncio.Future[None] = self._loop.create_future()
+        self._accepted = False
+        self._answered = False  # server: the upgrade got an answer (101 or a rejection)
+        self._handshake: Optional[asyncio.Future[None]] = None  # client: the 101 arrived
+        self._reject: Optional[Tuple[int, Headers, bytearray]] = None  # client: rejection
+        self._handler_task: Optional[asyncio.Task[None]] = None
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._ping_deadline: Optional[asyncio.TimerHandle] = None
+        self._ping_payload = b""
+        self._pings = 0
+        self.close_timeout = close_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        #: The upgrade request (server side: the client's; client side: ours).
+        self.request: Optional[Request] = None
+        #: The subprotocol agreed in the handshake, or None.
+        self.subprotocol: Optional[str] = None
+
+    # -- public API --------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closing or closed (no more messages can be sent)."""
+        return self._close_code is not None or self._conn.state is not _OPEN
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The close code once the connection has ended (1006: lost without a close)."""
+        return self._close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason once the connection has ended."""
+        return self._close_reason
+
+    async def accept(
+        self,
+        subprotocol: Optional[str] = None,
+        headers: Optional[List[Tuple[Union[bytes, str], Union[bytes, str]]]] = None,
+    ) -> None:
+        """Server: answer the upgrade with 101 (the first receive() or send() does it too)."""
+        if self._client or self._accepted:
+            return
+        if self._answered:
+            raise WebSocketError(self._close_code or 1006, "the upgrade was rejected")
+        self._answered = True
+        self._accepted = True
+        self.subprotocol = subprotocol
+        self._write(
+            self._conn.send(AcceptConnection(subprotocol=subprotocol, extra_headers=headers))
+        )
+        self._process()  # frames the client sent right after its request
+        self._schedule_ping()
+
+    async def reject(
+        self,
+        status: int = 403,
+        body: Union[bytes, str] = b"",
+        headers: Optional[List[Tuple[Union[bytes, str], Union[bytes, str]]]] = None,
+    ) -> None:
+        """Server: answer the upgrade with an HTTP response instead, then close."""
+        if self._client:
+            raise LocalProtocolError("only a server rejects an upgrade")
+        if self._answered:
+            raise LocalProtocolError("the upgrade was answered already")
+        self._answered = True
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        extra = list(headers or [])
+        extra.append((b"content-length", str(len(body)).encode()))
+        out = self._conn.send(RejectConnection(status_code=status, headers=extra, has_body=True))
+        out += self._conn.send(RejectData(data=body, body_finished=True))
+        self._write(out)
+        self._set_closed(1006, "rejected with HTTP %d" % status)
+        if self._transport is not None:
+            self._transport.close()
+
+    async def receive(self) -> Union[str, bytes]:
+        """The next message: str for text, bytes for binary.
+
+        Raises WebSocketError once the connection is over (the peer closed, a
+        violation, a lost connection, or our own close).
+        """
+        if not self._accepted:
+            await self.accept()
+        while True:
+            if self._message is None:
+                self._process()  # what arrived since the last message was taken
+            data = self._message
+            if data is not None:
+                self._message = None
+                # Go on with the events after this message once the application has
+                # had its turn to answer it (now, if it comes back to receive() first).
+                if self._resume is None:
+                    self._resume = self._loop.call_soon(self._process)
+                return data
+            if self._close_code is not None:
+                raise WebSocketError(self._close_code, self._close_reason)
+            if self._waiter is not None:
+                raise RuntimeError("another task is already waiting in receive()")
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    async def send(self, data: Data, opcode: Optional[int] = None) -> None:
+        """Send a message: str as text, bytes-like as binary, unless `opcode` says otherwise.
+
+        Waits while the transport's buffer is full (a slow reader slows the sender).
+        Raises WebSocketError once the connection is closing or closed.
+        """
+        if not self._accepted:
+            await self.accept()
+        if opcode is None or opcode in (TEXT, BINARY):
+            if opcode == TEXT and not isinstance(data, str):
+                data = bytes(data).decode("utf-8")
+            elif opcode == BINARY and isinstance(data, str):
+                data = data.encode("utf-8")
+            event: Any = TextMessage(data) if isinstance(data, str) else BytesMessage(bytes(data))
+        elif opcode in (PING, PONG):
+            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            event = Ping(payload) if opcode == PING else Pong(payload)
+        elif opcode == CLOSE:
+            await self.close()
+            return
+        else:
+            raise ValueError("opcode %r cannot be sent" % (opcode,))
+        if self._close_code is not None or self._conn.state is not _OPEN:
+            raise WebSocketError(self._close_code or 1006, self._close_reason)
+        self._write(self._conn.send(event))
+        if self._paused_writing:
+            await self._drain()
+
+    async def ping(self, data: Union[bytes, str] = b"") -> None:
+        """Send a ping (pongs are swallowed; keepalive uses its own)."""
+        await self.send(data, PING)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Run the closing handshake; never waits longer than `close_timeout`.
+
+        On a server whose upgrade is not answered yet, rejects it with 403 instead.
+        """
+        if not self._client and not self._answered:
+            await self.reject(403)
+            return
+        if self._conn.state is _OPEN and self._close_code is None:
+            self._write(self._conn.send(CloseConnection(code=code, reason=reason)))
+            self._close_code = code  # what receive() and send() report from now on
+            self._close_reason = reason
+            self._wake()
+        if not self._lost.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._lost), self.close_timeout)
+            except asyncio.TimeoutError:
+                if self._transport is not None:
+                    self._transport.abort()
+                await self._lost
+
+    def __aiter__(self) -> "WebSocket":
+        return self
+
+    async def __anext__(self) -> Union[str, bytes]:
+        try:
+            return await self.receive()
+        except WebSocketError as exc:
+            if exc.code in NORMAL_CODES:
+                raise StopAsyncIteration from None
+            raise
+
+    async def __aenter__(self) -> "WebSocket":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- asyncio callbacks -------------------------------------------------------------
+
+    def _connection_made(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        transport.set_write_buffer_limits(high=_WRITE_HIGH)
+
+    def _data_received(self, data: Optional[bytes]) -> None:
+        try:
+            self._conn.receive_data(data)
+        except RemoteProtocolError as exc:
+            self._handshake_failed(exc)
+            return
+        self._process()
+
+    def _process(self) -> None:
+        # Hand events to their places until a message waits for receive(), then write
+        # what receiving produced and pause reading if too much is left unparsed.
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+        conn = self._conn
+        if self._message is None:
+            for event in conn.events():
+                kind = type(event)
+                if kind is TextMessage or kind is BytesMessage:
+                    self._message = event.data  # type: ignore[attr-defined]
+                    break
+                if isinstance(event, CloseConnection):
+                    self._on_close(event)
+                elif kind is Pong:
+                    self._on_pong(event)  # type: ignore[arg-type]
+                elif kind is RequestEvent:
+                    self._on_request(event)  # type: ignore[arg-type]
+                elif kind is AcceptConnection:
+                    self.subprotocol = event.subprotocol  # type: ignore[attr-defined]
+                    self._accepted = True
+                    if self._handshake is not None and not self._handshake.done():
+                        self._handshake.set_result(None)
+                    self._schedule_ping()
+                elif kind is RejectConnection:
+                    self._reject = (
+                        event.status_code,  # type: ignore[attr-defined]
+                        Headers(event.headers),  # type: ignore[attr-defined]
+                        bytearray(),
+                    )
+                elif kind is RejectData and self._reject is not None:
+                    self._reject[2].extend(event.data)  # type: ignore[attr-defined]
+                    if event.body_finished:  # type: ignore[attr-defined]
+                        self._fail_handshake()
+        self._write(conn.data_to_send())
+        transport = self._transport
+        if transport is not None:
+            buffered = conn.buffered
+            if not self._paused_reading and buffered > _READ_HIGH:
+                self._paused_reading = True
+                transport.pause_reading()
+            elif self._paused_reading and buffered < _READ_LOW:
+                self._paused_reading = False
+                transport.resume_reading()
+        self._wake()
+
+    def _on_close(self, event: CloseConnection) -> None:
+        if self._close_code is None:
+            self._set_closed(int(event.code), event.reason or "")
+        transport = self._transport
+        if transport is None:
+            return
+        self._write(self._conn.data_to_send())  # our close frame goes before the TCP close
+        if not self._client or type(event) is not CloseConnection:
+            # RFC 6455 §7.1.1: the server closes TCP first; a failed connection closes now.
+            transport.close()
+        else:
+            # The client waits for the server to close TCP, but not for ever.
+            self._timer = self._loop.call_later(self.close_timeout, transport.abort)
+
+    def _connection_lost(self) -> None:
+        abnormal = self._close_code is None and self._conn.state is not ConnectionState.CLOSED
+        if self._close_code is None:
+            self._set_closed(1006, "connection lost")
+        for handle in (self._timer, self._ping_deadline):
+            if handle is not None:
+                handle.cancel()
+        if not self._lost.done():
+            self._lost.set_result(None)
+        if self._handshake is not None and not self._handshake.done():
+            self._handshake.set_exception(WebSocketError(1006, "connection lost in handshake"))
+        self._resume_writing()
+        self._wake()
+        task = self._handler_task
+        if abnormal and task is not None and not task.done():
+            # The client vanished: cancel the handler so its `except CancelledError` runs.
+            task.cancel()
+
+    def _resume_writing(self) -> None:
+        self._paused_writing = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    async def _drain(self) -> None:
+        while self._paused_writing and not self._lost.done():
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _set_closed(self, code: int, reason: str) -> None:
+        self._close_code = code
+        self._close_reason = reason
+        self._wake()
+
+    def _schedule_ping(self) -> None:
+        if self.ping_interval is not None and self._close_code is None:
+            self._timer = self._loop.call_later(self.ping_interval, self._keepalive)
+
+    def _keepalive(self) -> None:
+        if self._conn.state is not _OPEN or self._close_code is not None:
+            return
+        self._pings += 1
+        self._ping_payload = b"keepalive %d" % self._pings
+        self._write(self._conn.send(Ping(self._ping_payload)))
+        if self.ping_timeout is not None:
+            self._ping_deadline = self._loop.call_later(self.ping_timeout, self._ping_timed_out)
+        else:
+            self._schedule_ping()
+
+    def _on_pong(self, event: Pong) -> None:
+        if self._ping_deadline is not None and event.payload == self._ping_payload:
+            self._ping_deadline.cancel()
+            self._ping_deadline = None
+            self._schedule_ping()
+
+    def _ping_timed_out(self) -> None:
+        # The peer (or the network) stopped answering: fail with 1011, do not wait.
+        self._ping_deadline = None
+        if self._conn.state is _OPEN:
+            self._write(self._conn.send(CloseConnection(1011, "keepalive ping timeout")))
+        self._set_closed(1011, "keepalive ping timeout")
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _handshake_failed(self, exc: RemoteProtocolError) -> None:
+        if self._client:
+            self._set_closed(1006, str(exc))
+            if self._handshake is not None and not self._handshake.done():
+                self._handshake.set_exception(WebSocketError(1006, "bad handshake: %s" % exc))
+        else:
+            # Answer a bad request with the status the core chose (400, 405, 426, 431).
+            self._answered = True
+            self._write(self._conn.send(exc.event_hint))
+            self._set_closed(1006, str(exc))
+        if self._transport is not None:
+            self._transport.close()
+
+    def _handshake_timed_out(self) -> None:
+        # Server: the client did not finish its request in time.
+        self._timer = None
+        if self.request is None and self._transport is not None:
+            self._set_closed(1006, "handshake timeout")
+            self._transport.abort()
+
+    def _fail_handshake(self) -> None:
+        assert self._reject is not None
+        status, headers, body = self._reject
+        self._set_closed(1006, "HTTP %d instead of an upgrade" % status)
+        if self._handshake is not None and not self._handshake.done():
+            self._handshake.set_exception(WebSocketResponseError(status, headers, bytes(body)))
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- server side -------------------------------------------------------------------
+
+    _handler: Optional[Handler] = None
+
+    def _on_request(self, event: RequestEvent) -> None:
+        if self._timer is not None:  # the handshake timeout
+            self._timer.cancel()
+            self._timer = None
+        self.request = Request(
+            event.target,
+            Headers([(b"host", event.host.encode())] + list(event.extra_headers)),
+            host=event.host,
+            subprotocols=event.subprotocols,
+        )
+        if self._handler is not None:
+            self._handler_task = self._loop.create_task(self._run_handler(self._handler))
+
+    async def _run_handler(self, handler: Handler) -> None:
+        assert self.request is not None
+        try:
+            await handler(self.request, self)
+        except asyncio.CancelledError:
+            return  # the client went away and the handler's cleanup has run
+        except WebSocketError as exc:
+            if exc.code not in NORMAL_CODES:
+                logger.debug("handler ended by %s", exc)
+        except Exception:
+            logger.exception("WebSocket handler failed")
+            if not self._answered:
+                await self.reject(500)
+            elif self._close_code is None:
+                await self.close(1011)  # no details on the wire
+            return
+        if not self._answered:
+            await self.reject(403)
+        else:
+            await self.close(1000)
+
+
+# -- server ------------------------------------------------------------------------------
+
+
+class Server:
+    """A listening WebSocket server: `port`, `serve_forever()`, `close()`, `wait_closed()`."""
+
+    def __init__(self, server: asyncio.Server, live: "set[WebSocket]") -> None:
+        self._server = server
+        self._live = live
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (useful after asking for port 0)."""
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def sockets(self) -> "tuple[Any, ...]":
+        """The listening sockets."""
+        return tuple(self._server.sockets)
+
+    async def serve_forever(self) -> None:
+        """Serve until close() or cancellation."""
+        try:
+            await self._server.serve_forever()
+        except asyncio.CancelledError:
+            pass
+
+    def close(self) -> None:
+        """Stop listening and close every open connection with 1001 (going away)."""
+        self._server.close()
+        for ws in list(self._live):
+            ws._loop.create_task(ws.close(1001))
+
+    async def wait_closed(self) -> None:
+        """Wait until the listener and every connection are closed."""
+        while self._live:
+            await asyncio.gather(*(ws._lost for ws in list(self._live)))
+        await self._server.wait_closed()
+
+    async def __aenter__(self) -> "Server":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+class _Serve:
+    # serve(...) is both awaitable (server = await serve(...)) and `async with`.
+    def __init__(self, start: Callable[[], Awaitable[Server]]) -> None:
+        self._start = start
+        self._server: Optional[Server] = None
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Server:
+        self._server = await self._start()
+        return self._server
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+def serve(
+    handler: Handler,
+    host: Optional[str] = "127.0.0.1",
+    port: int = 0,
+    *,
+    ssl: Optional[_ssl.SSLContext] = None,
+    handshake_timeout: float = 10.0,
+    close_timeout: float = 10.0,
+    ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = 20.0,
+    max_message_length: Optional[int] = None,
+    websocket_class: "type[WebSocket]" = WebSocket,
+    backlog: int = 100,
+) -> _Serve:
+    """Listen for WebSocket connections and run `handler(request, ws)` for each.
+
+    The handler starts before the upgrade is answered: `await ws.accept()` (or the first
+    receive() or send()) accepts, `await ws.reject(status, body)` refuses, and returning
+    or raising before either answers 403 (500 for an exception). After accepting,
+    returning closes with 1000 and an exception closes with 1011 (logged, no details
+    on the wire). A client that vanishes cancels the handler's task.
+    """
+
+    async def start() -> Server:
+        loop = asyncio.get_running_loop()
+        live: set[WebSocket] = set()
+
+        def factory() -> _Protocol:
+            ws = websocket_class(
+                False,
+                close_timeout=close_timeout,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                max_message_length=max_message_length,
+            )
+            ws._handler = handler
+            live.add(ws)
+            ws._lost.add_done_callback(lambda _: live.discard(ws))
+            # A client that never finishes its request is dropped.
+            ws._timer = loop.call_later(handshake_timeout, ws._handshake_timed_out)
+            return _Protocol(ws)
+
+        server = await loop.create_server(factory, host, port, ssl=ssl, backlog=backlog)
+        return Server(server, live)
+
+    return _Serve(start)
+
+
+# -- client ------------------------------------------------------------------------------
+
+
+class _Connect:
+    # connect(...) is both awaitable (ws = await connect(...)) and `async with`.
+    def __init__(self, start: Callable[[], Awaitable[WebSocket]]) -> None:
+        self._start = start
+        self._ws: Optional[WebSocket] = None
+
+    def __await__(self) -> Generator[Any, None, WebSocket]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> WebSocket:
+        self._ws = await self._start()
+        return self._ws
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._ws is not None
+        await self._ws.close()
+
+
+def connect(
+    url: str,
+    *,
+    subprotocols: Optional[List[str]] = None,
+    headers: Optional[List[Tuple[Union[bytes, str], Union[bytes, str]]]] = None,
+    ssl: Optional[_ssl.SSLContext] = None,
+    open_timeout: float = 10.0,
+    close_timeout: float = 10.0,
+    ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = 20.0,
+    max_message_length: Optional[int] = None,
+    websocket_class: "type[WebSocket]" = WebSocket,
+) -> _Connect:
+    """Open a WebSocket connection to a ws:// or wss:// URL.
+
+    Raises WebSocketResponseError when the server answers with an HTTP response (its
+    status, headers and body attached), WebSocketError for a failed or timed-out
+    handshake, and OSError when the TCP connection fails.
+    """
+
+    async def start() -> WebSocket:
+        secure, host, port, target = parse_url(url)
+        loop = asyncio.get_running_loop()
+        ws = websocket_class(
+            True,
+            close_timeout=close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_message_length=max_message_length,
+        )
+        context = ssl if ssl is not None else (_ssl.create_default_context() if secure else None)
+
+        async def handshake() -> None:
+            await loop.create_connection(
+                lambda: _Protocol(ws),
+                host,
+                port,
+                ssl=context,
+                server_hostname=host if context else None,
+            )
+            ws._handshake = loop.create_future()
+            event = RequestEvent(
+                host=host_header(host, port, secure),
+                target=target,
+                subprotocols=subprotocols or [],
+                extra_headers=headers or [],
+            )
+            ws.request = Request(target, Headers(headers or []), host=event.host)
+            ws._write(ws._conn.send(event))
+            await ws._handshake
+
+        try:
+            await asyncio.wait_for(handshake(), open_timeout)
+        except asyncio.TimeoutError:
+            if ws._transport is not None:
+                ws._transport.abort()
+            raise WebSocketError(1006, "opening handshake timed out") from None
+        except BaseException:
+            if ws._transport is not None:
+                ws._transport.abort()
+            raise
+        return ws
+
+    return _Connect(start)
+
+
+# -- frameworks that route HTTP themselves -------------------------------------------------
+
+
+async def websocket_upgrade(
+    request: Any, subprotocol: Optional[str] = None, **options: Any
+) -> WebSocket:
+    """Upgrade a request that another framework parsed, and return the accepted WebSocket.
+
+    `request` needs `method`, `path` (or `url`), `headers` (a mapping or pairs) and the
+    connection's streams as `request.sock = (reader, writer)` (Microdot's shape) or
+    `request.reader` / `request.writer`. Raises WebSocketError (after answering with the
+    right HTTP status) when the request is not a valid upgrade.
+    """
+    if hasattr(request, "sock"):
+        reader, writer = request.sock[0], request.sock[1]
+    else:
+        reader, writer = request.reader, request.writer
+    transport = writer.transport
+    raw_headers = request.headers
+    pairs = list(raw_headers.items()) if hasattr(raw_headers, "items") else list(raw_headers)
+    path = getattr(request, "url", None) or request.path
+    ws = WebSocket(False, **options)
+    ws._transport = transport
+    try:
+        ws._conn.initiate_upgrade_connection(pairs, path)
+    except RemoteProtocolError as exc:
+        ws._handshake_failed(exc)
+        raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None
+    for event in ws._conn.events():  # the Request that initiate_upgrade_connection queued
+        if isinstance(event, RequestEvent):
+            ws._on_request(event)
+    # Bytes the framework's reader already buffered belong to the WebSocket now.
+    leftover = bytes(getattr(reader, "_buffer", b""))
+    if leftover:
+        reader._buffer.clear()
+    transport.set_protocol(_Protocol(ws))
+    transport.set_write_buffer_limits(high=_WRITE_HIGH)
+    await ws.accept(subprotocol)
+    if leftover:
+        ws._data_received(leftover)
+    return ws
+
+
+def with_websocket(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Decorate a framework route `handler(request, ws, ...)`: upgrade, run, then close."""
+
+    async def route(request: Any, *args: Any, **kwargs: Any) -> Any:
+        ws = await websocket_upgrade(request)
+        try:
+            return await handler(request, ws, *args, **kwargs)
+        finally:
+            await ws.close()
+
+    return route
