@@ -118,10 +118,10 @@ stage_autobahn() {
     fi
     bash tests/autobahn/install.sh > /dev/null || return 1
     local failed=0
-    # Peers: the core driven directly (wsconn_*) and each transport (asyncio_*).
+    # Peers: the core driven directly (wsconn_*) and each transport (asyncio_*, blocking_*).
     local set peer
     for set in ${AUTOBAHN_SETS:-core}; do
-        for peer in wsconn asyncio; do
+        for peer in wsconn asyncio blocking; do
             python tests/autobahn/run.py fuzzingclient --set "$set" --agent "$peer" \
                 --server-cmd "python tests/autobahn/${peer}_echo.py {port}" || failed=1
             python tests/autobahn/run.py fuzzingserver --set "$set" --agent "$peer" \

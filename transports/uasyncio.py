@@ -69,6 +69,7 @@ __all__ = [
     "with_websocket",
 ]
 
+
 def _log_failure(message: str) -> None:
     # logging where it exists (CPython, micropython-lib); print on a bare board.
     try:
@@ -325,13 +326,13 @@ class WebSocket:
         # Read until the handshake gives events; returns them (Request, or Accept/Reject).
         async def read() -> "List[Any]":
             while True:
-                events = list(self._conn.events())
+                events = list(self._conn.handshake.events())
                 if events:
                     return events
                 data = await self._reader.read(_READ_SIZE)
                 self._conn.receive_data(data or None)
                 if not data:
-                    return list(self._conn.events())
+                    return list(self._conn.handshake.events())
 
         return await asyncio.wait_for(read(), timeout)
 

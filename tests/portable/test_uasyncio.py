@@ -207,3 +207,16 @@ async def test_bad_request_gets_400_and_no_handler_call():
     assert reply.startswith(b"HTTP/1.1 400"), reply
     await task
     assert called == []
+
+
+async def test_message_in_the_same_read_as_the_101_is_not_lost():
+    async def greet(request, ws):
+        await ws.accept()
+        await ws.send("welcome")  # lands in the client's buffer together with the 101
+        await ws.close()
+
+    client_end, _, task = await start(greet)
+    await asyncio.sleep(0)  # let the handler run first (ordering, not timing)
+    ws = await connect("ws://board.local/ws", streams=(client_end, client_end))
+    assert await ws.receive() == "welcome"
+    await task
