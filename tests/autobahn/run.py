@@ -650,6 +650,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI; exit 0 when every case passed, 1 when some failed, 2 on errors."""
     parser = argparse.ArgumentParser(
@@ -677,6 +681,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rp.add_argument("path", type=Path)
     rp.add_argument("--agent")
     args = parser.parse_args(argv)
+    # wstest and the peers run in sessions of their own, so a SIGTERM to us
+    # must unwind the context managers that stop them rather than kill us outright.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     try:
         if args.command == "install":

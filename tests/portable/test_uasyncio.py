@@ -219,4 +219,6 @@ async def test_message_in_the_same_read_as_the_101_is_not_lost():
     await asyncio.sleep(0)  # let the handler run first (ordering, not timing)
     ws = await connect("ws://board.local/ws", streams=(client_end, client_end))
     assert await ws.receive() == "welcome"
+    await ws.close()  # answers the handler's close
     await task
+    assert ws.close_code == 1000
