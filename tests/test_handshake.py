@@ -87,15 +87,21 @@ class Named(Extension):
         self.name = name
         self.params = params
         self.finalized = []
+        self.accepted = False
 
     def offer(self):
         return self.params
 
     def accept(self, offer):
+        self.accepted = True
         return self.params
 
     def finalize(self, offer):
         self.finalized.append(offer)
+
+    def enabled(self):
+        # As a real extension: on once the handshake agreed on it (either role).
+        return self.accepted or bool(self.finalized)
 
 
 @given(hosts, targets, st.lists(tokens, unique=True, max_size=4), extra_headers, keys, cut_lists)

@@ -122,7 +122,8 @@ class Connection:
             raise TypeError("connection_type is ConnectionType.CLIENT or .SERVER")
         self.client = connection_type is ConnectionType.CLIENT
         self.connection_type = connection_type
-        self.extensions = list(extensions or ())
+        # As in wsproto: only enabled extensions take part.
+        self.extensions = [ext for ext in extensions or () if ext.enabled()]
         self.max_message_size = max_message_size
         self.auto_reply = auto_reply
         self.whole_messages = whole_messages
@@ -334,7 +335,8 @@ class Connection:
         rsv = 0
         if self.extensions and opcode < 8:
             bits = RsvBits()
-            for ext in self.extensions:
+            # Outbound in reverse order, so the first extension is the outermost (wsproto).
+            for ext in reversed(self.extensions):
                 bits, payload = ext.frame_outbound(self, opcode, bits, bytes(payload), fin)
             rsv = bits.to_int()
         if self.client:

@@ -142,6 +142,10 @@ class Offered(Extension):
     def finalize(self, offer):
         self.finalized.append(offer)
 
+    def enabled(self):
+        # As a real extension: on once the handshake agreed on it (either role).
+        return bool(self.finalized) or any(self._answer for _ in self.offers)
+
 
 # -- the accept key ---------------------------------------------------------------------
 
