@@ -592,6 +592,22 @@ class Server:
         await self.wait_closed()
 
 
+def _server_protocol(
+    handler: Handler,
+    *,
+    handshake_timeout: float = 10.0,
+    websocket_class: "type[WebSocket]" = WebSocket,
+    **options: Any,
+) -> _Protocol:
+    # One incoming connection's server side, for serve() and transports.testing alike:
+    # the WebSocket that will run `handler`, with the handshake timer armed.
+    ws = websocket_class(False, **options)
+    ws._handler = handler
+    # A client that never finishes its request is dropped.
+    ws._timer = ws._loop.call_later(handshake_timeout, ws._handshake_timed_out)
+    return _Protocol(ws)
+
+
 class _Serve:
     # serve(...) is both awaitable (server = await serve(...)) and `async with`.
     def __init__(self, start: Callable[[], Awaitable[Server]]) -> None:
@@ -639,19 +655,19 @@ def serve(
         live: set[WebSocket] = set()
 
         def factory() -> _Protocol:
-            ws = websocket_class(
-                False,
+            protocol = _server_protocol(
+                handler,
+                handshake_timeout=handshake_timeout,
+                websocket_class=websocket_class,
                 close_timeout=close_timeout,
                 ping_interval=ping_interval,
                 ping_timeout=ping_timeout,
                 max_message_length=max_message_length,
             )
-            ws._handler = handler
+            ws = protocol.ws
             live.add(ws)
             ws._lost.add_done_callback(lambda _: live.discard(ws))
-            # A client that never finishes its request is dropped.
-            ws._timer = loop.call_later(handshake_timeout, ws._handshake_timed_out)
-            return _Protocol(ws)
+            return protocol
 
         server = await loop.create_server(factory, host, port, ssl=ssl, backlog=backlog)
         return Server(server, live)
