@@ -39,3 +39,32 @@ def test_core_benchmark_quick_run_prints_the_table() -> None:
         "server parse text 64 KiB UTF-8*",
     ):
         assert case in out, case
+
+
+def _run_quick(script: str, *extra: str) -> str:
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", script), "--quick", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_echo_benchmark_quick_run_prints_the_tables() -> None:
+    # Two servers keep the smoke run short; aiohttp and picows are optional peers (bench extra).
+    _require("websockets")
+    out = _run_quick("echo.py", "--servers", "ours,websockets", "--only", "64 B")
+    assert "| case" in out and "ours msg/s" in out and "ours/websockets" in out
+    assert "Round trip" in out and "ours us/msg" in out and "gen us/msg ours" in out
+    for case in ("64 B, 1 in flight", "64 B, 100 in flight", "64 B, 100 conns x 1"):
+        assert case in out, case
+
+
+def test_memory_benchmark_quick_run_prints_the_table() -> None:
+    _require("websockets")
+    out = _run_quick("memory.py", "--servers", "ours,websockets", "--connections", "50")
+    assert "| server" in out and "traced idle" in out and "RSS idle" in out
+    assert "| ours " in out and "| websockets " in out

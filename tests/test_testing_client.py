@@ -285,14 +285,14 @@ def test_client_frames_are_masked_and_server_frames_are_not():
     run(main)
 
 
-def test_client_abort_cancels_the_handler():
+def test_client_abort_cancels_a_handler_busy_elsewhere():
     events = []
 
     async def handler(request, ws):
         try:
             await ws.send("ready")
-            await ws.receive()
-            events.append("receive returned")
+            await asyncio.Event().wait()  # never set: only a cancellation ends this
+            events.append("wait returned")
         except asyncio.CancelledError:
             events.append("cancelled")
             raise
@@ -307,6 +307,32 @@ def test_client_abort_cancels_the_handler():
         assert events == ["cancelled", "cleanup"]
         assert ws.close_code == 1006
         assert client.handler_exception is None  # a cancellation is not a failure
+        assert ws.server.close_code == 1006
+
+    run(main)
+
+
+def test_client_abort_raises_1006_in_a_handler_waiting_in_receive():
+    events = []
+
+    async def handler(request, ws):
+        try:
+            await ws.send("ready")
+            await ws.receive()
+            events.append("receive returned")
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+        except WebSocketError as exc:
+            events.append(exc.code)
+            raise
+
+    async def main():
+        client = TestClient(handler)
+        async with client.websocket() as ws:
+            assert await ws.receive() == "ready"
+            ws.abort()
+        assert events == [1006]
         assert ws.server.close_code == 1006
 
     run(main)

@@ -18,8 +18,9 @@ PONG = 0xA
 
 DEFAULT_MAX_MESSAGE = 1 << 20
 
-# Close codes that end `async for message in ws` quietly (RFC 6455 §7.4.1).
-NORMAL_CODES = (1000, 1001)
+# Close codes that end `async for message in ws` quietly (RFC 6455 §7.4.1): normal,
+# going away, and 1005, a close frame without a code (a browser's ws.close()).
+NORMAL_CODES = (1000, 1001, 1005)
 
 
 class WebSocketError(Exception):

@@ -99,6 +99,20 @@ class _Protocol(asyncio.Protocol):
         self.ws._resume_writing()
 
 
+class _UpgradedProtocol(_Protocol):
+    # After websocket_upgrade(): the framework's streams protocol still hears about the
+    # end of the connection, so its writer.wait_closed() returns.
+    __slots__ = ("previous",)
+
+    def __init__(self, ws: "WebSocket", previous: asyncio.BaseProtocol) -> None:
+        super().__init__(ws)
+        self.previous = previous
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        super().connection_lost(exc)
+        self.previous.connection_lost(exc)
+
+
 class WebSocket:
     """One WebSocket connection, server or client side.
 
@@ -115,8 +129,9 @@ class WebSocket:
     PING = PING
     PONG = PONG
 
-    #: -1: the default limit (1 MiB); 0: no limit; else bytes. A larger message closes
-    #: the connection with 1009 and receive() raises WebSocketError.
+    #: The largest message accepted, in bytes; -1 means the default limit (1 MiB) and 0
+    #: means no limit. A larger message closes the connection with 1009, and receive()
+    #: raises WebSocketError.
     max_message_length = -1
 
     def __init__(
@@ -150,6 +165,9 @@ class WebSocket:
         self._close_reason = ""
         self._lost: asyncio.Future[None] = self._loop.create_future()
         self._accepted = False
+        self._peer_closed = False
+        self._closing = False  # close() was called: its caller waits for the end itself
+        self._receiver: Optional[asyncio.Task[Any]] = None  # the task waiting in receive()
         self._answered = False  # server: the upgrade got an answer (101 or a rejection)
         self._handshake: Optional[asyncio.Future[None]] = None  # client: the 101 arrived
         self._reject: Optional[Tuple[int, Headers, bytearray]] = None  # client: rejection
@@ -158,10 +176,11 @@ class WebSocket:
         self._ping_deadline: Optional[asyncio.TimerHandle] = None
         self._ping_payload = b""
         self._pings = 0
+        self._heard = False
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
-        #: The upgrade request (server side: the client's; client side: ours).
+        #: The upgrade request, the client's on a server and ours on a client.
         self.request: Optional[Request] = None
         #: The subprotocol agreed in the handshake, or None.
         self.subprotocol: Optional[str] = None
@@ -249,10 +268,12 @@ class WebSocket:
             if self._waiter is not None:
                 raise RuntimeError("another task is already waiting in receive()")
             self._waiter = self._loop.create_future()
+            self._receiver = asyncio.current_task()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
+                self._receiver = None
 
     async def send(self, data: Data, opcode: Optional[int] = None) -> None:
         """Send a message: str as text, bytes-like as binary, unless `opcode` says otherwise.
@@ -294,6 +315,7 @@ class WebSocket:
         if not self._client and not self._answered:
             await self.reject(403)
             return
+        self._closing = True
         if self._conn.state is _OPEN and self._close_code is None:
             self._write(self._conn.send(CloseConnection(code=code, reason=reason)))
             self._close_code = code  # what receive() and send() report from now on
@@ -331,6 +353,7 @@ class WebSocket:
         transport.set_write_buffer_limits(high=_WRITE_HIGH)
 
     def _data_received(self, data: Optional[bytes]) -> None:
+        self._heard = True  # proof of life for keepalive, even if a pong waits unparsed
         try:
             self._conn.receive_data(data)
         except RemoteProtocolError as exc:
@@ -386,21 +409,35 @@ class WebSocket:
         self._wake()
 
     def _on_close(self, event: CloseConnection) -> None:
+        if type(event) is CloseConnection and event.code != 1006:
+            self._peer_closed = True  # a real close frame: the closing handshake happens
         if self._close_code is None:
             self._set_closed(int(event.code), event.reason or "")
         transport = self._transport
         if transport is None:
             return
         self._write(self._conn.data_to_send())  # our close frame goes before the TCP close
-        if not self._client or type(event) is not CloseConnection:
-            # RFC 6455 §7.1.1: the server closes TCP first; a failed connection closes now.
-            transport.close()
+        if type(event) is not CloseConnection:
+            # We failed the connection (1002, 1007, 1009). The peer may still be sending
+            # (the rest of a message too big): closing now would discard those unread
+            # bytes with a reset, and our close frame with them. Send FIN instead and read
+            # (dropping) until the peer closes, for at most close_timeout.
+            if self._paused_reading:
+                self._paused_reading = False
+                transport.resume_reading()
+            if transport.can_write_eof():
+                transport.write_eof()
+            self._timer = self._loop.call_later(self.close_timeout, transport.abort)
+        elif not self._client:
+            transport.close()  # RFC 6455 §7.1.1: the server closes TCP first
         else:
             # The client waits for the server to close TCP, but not for ever.
             self._timer = self._loop.call_later(self.close_timeout, transport.abort)
 
     def _connection_lost(self) -> None:
-        abnormal = self._close_code is None and self._conn.state is not ConnectionState.CLOSED
+        # Without the peer's close frame (EOF, reset, a violation, a dead peer) the client
+        # has vanished: the handler is cancelled below, unless it is closing it itself.
+        abnormal = not self._peer_closed and not self._closing
         if self._close_code is None:
             self._set_closed(1006, "connection lost")
         for handle in (self._timer, self._ping_deadline):
@@ -413,8 +450,9 @@ class WebSocket:
         self._resume_writing()
         self._wake()
         task = self._handler_task
-        if abnormal and task is not None and not task.done():
+        if abnormal and task is not None and not task.done() and task is not self._receiver:
             # The client vanished: cancel the handler so its `except CancelledError` runs.
+            # A handler waiting in receive() learns it there, as WebSocketError(1006).
             task.cancel()
 
     def _resume_writing(self) -> None:
@@ -456,6 +494,7 @@ class WebSocket:
             return
         self._pings += 1
         self._ping_payload = b"keepalive %d" % self._pings
+        self._heard = False
         self._write(self._conn.send(Ping(self._ping_payload)))
         if self.ping_timeout is not None:
             self._ping_deadline = self._loop.call_later(self.ping_timeout, self._ping_timed_out)
@@ -471,6 +510,11 @@ class WebSocket:
     def _ping_timed_out(self) -> None:
         # The peer (or the network) stopped answering: fail with 1011, do not wait.
         self._ping_deadline = None
+        if self._heard:
+            # Bytes came since the ping: the peer is alive, its pong is only waiting
+            # behind a message the application has not read yet.
+            self._schedule_ping()
+            return
         if self._conn.state is _OPEN:
             self._write(self._conn.send(CloseConnection(1011, "keepalive ping timeout")))
         self._set_closed(1011, "keepalive ping timeout")
@@ -554,11 +598,13 @@ class Server:
     def __init__(self, server: asyncio.Server, live: "set[WebSocket]") -> None:
         self._server = server
         self._live = live
+        self._port = int(server.sockets[0].getsockname()[1])
+        self._closed = False
 
     @property
     def port(self) -> int:
-        """The port it listens on (useful after asking for port 0)."""
-        return int(self._server.sockets[0].getsockname()[1])
+        """The port it listens on (useful after asking for port 0; kept after close())."""
+        return self._port
 
     @property
     def sockets(self) -> "tuple[Any, ...]":
@@ -566,22 +612,31 @@ class Server:
         return tuple(self._server.sockets)
 
     async def serve_forever(self) -> None:
-        """Serve until close() or cancellation."""
+        """Serve until close() (then return) or cancellation (which propagates)."""
         try:
             await self._server.serve_forever()
         except asyncio.CancelledError:
-            pass
+            task = asyncio.current_task()
+            cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+            if self._closed and (cancelling is None or cancelling() == 0):
+                return  # asyncio cancels serve_forever() when close() is called
+            raise
 
     def close(self) -> None:
         """Stop listening and close every open connection with 1001 (going away)."""
+        self._closed = True
         self._server.close()
         for ws in list(self._live):
             ws._loop.create_task(ws.close(1001))
 
     async def wait_closed(self) -> None:
-        """Wait until the listener and every connection are closed."""
+        """Wait until the listener and every connection are closed and handlers finished."""
         while self._live:
-            await asyncio.gather(*(ws._lost for ws in list(self._live)))
+            live = list(self._live)
+            await asyncio.gather(*(ws._lost for ws in live))
+            tasks = [ws._handler_task for ws in live if ws._handler_task is not None]
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.sleep(0)  # let the done callbacks above empty the set
         await self._server.wait_closed()
 
     async def __aenter__(self) -> "Server":
@@ -665,8 +720,16 @@ def serve(
                 max_message_length=max_message_length,
             )
             ws = protocol.ws
-            live.add(ws)
-            ws._lost.add_done_callback(lambda _: live.discard(ws))
+            live.add(ws)  # until it is closed and its handler has finished
+
+            def lost(_: object) -> None:
+                task = ws._handler_task
+                if task is None or task.done():
+                    live.discard(ws)
+                else:
+                    task.add_done_callback(lambda _: live.discard(ws))
+
+            ws._lost.add_done_callback(lost)
             return protocol
 
         server = await loop.create_server(factory, host, port, ssl=ssl, backlog=backlog)
@@ -785,6 +848,12 @@ async def websocket_upgrade(
     path = getattr(request, "url", None) or request.path
     ws = WebSocket(False, **options)
     ws._transport = transport
+    method = str(getattr(request, "method", "GET")).upper()
+    if method != "GET":  # RFC 6455 §4.1: the upgrade is a GET
+        ws._answered = True
+        ws._write(ws._conn.send(RejectConnection(status_code=405, headers=[(b"allow", b"GET")])))
+        transport.close()
+        raise WebSocketError(1006, "not a WebSocket upgrade: method %s" % method)
     try:
         ws._conn.initiate_upgrade_connection(pairs, path)
     except RemoteProtocolError as exc:
@@ -797,7 +866,7 @@ async def websocket_upgrade(
     leftover = bytes(getattr(reader, "_buffer", b""))
     if leftover:
         reader._buffer.clear()
-    transport.set_protocol(_Protocol(ws))
+    transport.set_protocol(_UpgradedProtocol(ws, transport.get_protocol()))
     transport.set_write_buffer_limits(high=_WRITE_HIGH)
     await ws.accept(subprotocol)
     if leftover:
@@ -811,8 +880,11 @@ def with_websocket(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awai
     async def route(request: Any, *args: Any, **kwargs: Any) -> Any:
         ws = await websocket_upgrade(request)
         try:
-            return await handler(request, ws, *args, **kwargs)
-        finally:
-            await ws.close()
+            result = await handler(request, ws, *args, **kwargs)
+        except Exception:
+            await ws.close(1011)  # no details on the wire; the framework sees the exception
+            raise
+        await ws.close()
+        return result
 
     return route

@@ -83,8 +83,9 @@ class WebSocket:
     PING = PING
     PONG = PONG
 
-    #: -1: the default limit (1 MiB); 0: no limit; else bytes. A larger message closes
-    #: the connection with 1009 and receive() raises WebSocketError.
+    #: The largest message accepted, in bytes; -1 means the default limit (1 MiB) and 0
+    #: means no limit. A larger message closes the connection with 1009, and receive()
+    #: raises WebSocketError.
     max_message_length = -1
 
     def __init__(
@@ -118,7 +119,7 @@ class WebSocket:
         self._eof = False
         self._sock_closed = False
         self.close_timeout = close_timeout
-        #: The upgrade request (server side: the client's; client side: ours).
+        #: The upgrade request, the client's on a server and ours on a client.
         self.request: Optional[Request] = None
         #: The subprotocol agreed in the handshake, or None.
         self.subprotocol: Optional[str] = None
@@ -623,8 +624,11 @@ def with_websocket(handler: Callable[..., Any]) -> Callable[..., Any]:
     def route(request: Any, *args: Any, **kwargs: Any) -> Any:
         ws = websocket_upgrade(request)
         try:
-            return handler(request, ws, *args, **kwargs)
-        finally:
-            ws.close()
+            result = handler(request, ws, *args, **kwargs)
+        except Exception:
+            ws.close(1011)  # no details on the wire; the framework sees the exception
+            raise
+        ws.close()
+        return result
 
     return route
