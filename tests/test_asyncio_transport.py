@@ -719,6 +719,24 @@ async def test_websocket_upgrade_answers_a_bad_request_and_raises() -> None:
 
 
 @async_test
+async def test_websocket_upgrade_answers_a_post_with_405_and_raises() -> None:
+    raised: "asyncio.Future[BaseException]" = asyncio.get_running_loop().create_future()
+
+    async def route(request: Any) -> None:
+        try:
+            await websocket_upgrade(request)
+        except WebSocketError as exc:
+            raised.set_result(exc)
+
+    async with _framework(route) as port:
+        post = upgrade_request(b"/ws", b"X-Token: t\r\n", method=b"POST")
+        status, head, _ = await http_exchange(port, post)
+    assert status == 405
+    assert b"\r\nallow: get" in head.lower()
+    assert isinstance(await guard(raised), WebSocketError)
+
+
+@async_test
 async def test_with_websocket_decorator() -> None:
     closed: List[int] = []
 

@@ -68,3 +68,12 @@ def test_memory_benchmark_quick_run_prints_the_table() -> None:
     out = _run_quick("memory.py", "--servers", "ours,websockets", "--connections", "50")
     assert "| server" in out and "traced idle" in out and "RSS idle" in out
     assert "| ours " in out and "| websockets " in out
+
+
+def test_blocking_echo_benchmark_quick_run_prints_the_tables() -> None:
+    _require("websockets")
+    out = _run_quick("blocking_echo.py", "--only", "64 B")
+    assert "| case" in out and "ours->ours msg/s" in out and "websockets->websockets msg/s" in out
+    assert "both ends" in out and "server, their client" in out and "client, their server" in out
+    for case in ("64 B, 1 thread", "64 B, 8 threads"):
+        assert case in out, case

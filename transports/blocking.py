@@ -109,7 +109,10 @@ class WebSocket:
         self._sock = sock
         sock.settimeout(send_timeout)  # reads wait in select(); this bounds sendall()
         self._client = client
-        self._send_lock = threading.Lock()
+        # _lock: every use of the core and every write, so frames leave in the order they
+        # were made and the state cannot change between a check and a send.
+        # _read_lock: one thread reads the socket at a time (it waits without _lock).
+        self._lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._closed_cond = threading.Condition()
         self._close_code: Optional[int] = None
@@ -117,6 +120,7 @@ class WebSocket:
         self._accepted = client
         self._answered = client
         self._eof = False
+        self._linger = False  # a violation's close frame is out; drain, then close
         self._sock_closed = False
         self.close_timeout = close_timeout
         #: The upgrade request, the client's on a server and ours on a client.
@@ -151,9 +155,10 @@ class WebSocket:
             raise WebSocketError(self._close_code or 1006, "the upgrade was rejected")
         self._answered = self._accepted = True
         self.subprotocol = subprotocol
-        self._send_bytes(
-            self._conn.send(AcceptConnection(subprotocol=subprotocol, extra_headers=headers))
-        )
+        with self._lock:
+            self._sendall(
+                self._conn.send(AcceptConnection(subprotocol=subprotocol, extra_headers=headers))
+            )
 
     def reject(
         self,
@@ -169,9 +174,12 @@ class WebSocket:
             body = body.encode("utf-8")
         extra = list(headers or [])
         extra.append((b"content-length", str(len(body)).encode()))
-        out = self._conn.send(RejectConnection(status_code=status, headers=extra, has_body=True))
-        out += self._conn.send(RejectData(data=body, body_finished=True))
-        self._send_bytes(out)
+        with self._lock:
+            out = self._conn.send(
+                RejectConnection(status_code=status, headers=extra, has_body=True)
+            )
+            out += self._conn.send(RejectData(data=body, body_finished=True))
+            self._sendall(out)
         self._set_closed(1006, "rejected with HTTP %d" % status)
         self._close_socket()
 
@@ -220,7 +228,7 @@ class WebSocket:
             return
         else:
             raise ValueError("opcode %r cannot be sent" % (opcode,))
-        with self._send_lock:
+        with self._lock:
             if self._close_code is not None or self._conn.state is not _OPEN:
                 raise WebSocketError(self._close_code or 1006, self._close_reason)
             self._sendall(self._conn.send(event))
@@ -239,10 +247,20 @@ class WebSocket:
         if not self._answered:
             self.reject(403)
             return
-        with self._send_lock:
+        if self._linger:
+            self._finish_failure()
+            return
+        deadline = time.monotonic() + self.close_timeout
+        if not self._lock.acquire(timeout=self.close_timeout):
+            # Another thread is stuck in send() on a peer that does not read: give up.
+            self._set_closed(1006, "close timed out behind a blocked send")
+            self._close_socket()
+            return
+        try:
             if self._conn.state is _OPEN and self._close_code is None:
                 self._sendall(self._conn.send(CloseConnection(code=code, reason=reason)))
-        deadline = time.monotonic() + self.close_timeout
+        finally:
+            self._lock.release()
         if self._read_lock.acquire(blocking=False):
             try:  # nobody is receiving: read the peer's close ourselves
                 while self._close_code is None and time.monotonic() < deadline:
@@ -282,20 +300,9 @@ class WebSocket:
 
     def _step(self, deadline: Optional[float]) -> Optional[Union[str, bytes]]:
         # Process what the core holds; wait for and read more only when nothing came of it.
-        conn = self._conn
-        message = None
-        for event in conn.events():
-            kind = type(event)
-            if kind is TextMessage or kind is BytesMessage:
-                message = event.data  # type: ignore[attr-defined]
-                break
-            if isinstance(event, CloseConnection):
-                self._send_bytes(conn.data_to_send())
-                self._set_closed(int(event.code), event.reason or "")
-                if not self._client or type(event) is not CloseConnection:
-                    self._close_socket()  # the server closes TCP first; a failure at once
-                return None
-        self._send_bytes(conn.data_to_send())  # pongs
+        # The caller holds _read_lock; the core is used under _lock, the wait is not.
+        with self._lock:
+            message = self._pull()
         if message is not None or self._close_code is not None:
             return message
         if self._eof or self._sock_closed:
@@ -304,26 +311,75 @@ class WebSocket:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             ready, _, _ = select.select([self._sock], [], [], remaining)
-            if not ready:
-                raise TimeoutError("no message within the timeout")
+        except (OSError, ValueError):  # closed by close() in another thread
+            ready = [self._sock]
+        if not ready:
+            raise TimeoutError("no message within the timeout")  # nothing was consumed
+        try:
             data = self._sock.recv(_READ_SIZE)
         except (OSError, ValueError):  # reset, or closed by close() in another thread
             data = b""
-        if not data:
-            self._eof = True
-            conn.receive_data(None)
-        else:
-            conn.receive_data(data)
+        with self._lock:
+            if not data:
+                self._eof = True
+                self._conn.receive_data(None)
+            else:
+                self._conn.receive_data(data)
         return None
+
+    def _finish_failure(self) -> None:
+        # After our close frame for a violation (1002, 1007, 1009) the peer may still be
+        # sending (the rest of a message too big). Closing then would reset the
+        # connection and lose our close frame with it; so _pull() sent FIN at once, and
+        # here (from close()) we drop what comes until the peer's EOF, for at most
+        # close_timeout.
+        self._linger = False
+        deadline = time.monotonic() + self.close_timeout
+        while not self._sock_closed:
+            remaining = deadline - time.monotonic()
+            try:
+                ready, _, _ = select.select([self._sock], [], [], max(0.0, remaining))
+                if not ready or not self._sock.recv(_READ_SIZE):
+                    break
+            except (OSError, ValueError):
+                break
+        self._close_socket()
+
+    def _pull(self) -> Optional[Union[str, bytes]]:
+        # Under _lock: events until a message; replies (pongs, close echo) are written here.
+        conn = self._conn
+        message = None
+        while True:
+            event = conn.next_event()
+            if event is None:
+                break
+            kind = type(event)
+            if kind is TextMessage or kind is BytesMessage:
+                message = event.data  # type: ignore[attr-defined]
+                break
+            if isinstance(event, CloseConnection):
+                self._sendall(conn.data_to_send())
+                self._set_closed(int(event.code), event.reason or "")
+                if type(event) is not CloseConnection:
+                    self._linger = True  # we failed the connection: see _finish_failure()
+                    try:
+                        self._sock.shutdown(socket.SHUT_WR)  # FIN after our close frame
+                    except OSError:
+                        pass
+                elif not self._client:
+                    self._close_socket()  # RFC 6455 §7.1.1: the server closes TCP first
+                return None
+        self._sendall(conn.data_to_send())  # pongs
+        return message
 
     def _send_bytes(self, data: bytes) -> None:
         if data:
-            with self._send_lock:
+            with self._lock:
                 self._sendall(data)
 
     def _sendall(self, data: bytes) -> None:
-        # Caller holds the send lock. A peer that stops reading hits send_timeout.
-        if self._sock_closed:
+        # Caller holds _lock. A peer that stops reading hits send_timeout.
+        if not data or self._sock_closed:
             return
         try:
             self._sock.sendall(data)
@@ -512,6 +568,8 @@ def serve(
     Same handler semantics as transports.asyncio.serve. Call serve_forever() (blocking),
     or run it in a thread and call shutdown() from another.
     """
+    if max_message_length is not None:
+        message_limit(max_message_length)  # a bad value raises here, not per connection
     return Server(
         handler,
         host,
@@ -543,6 +601,8 @@ def connect(
     wss:// needs `sock` already wrapped by the caller's ssl context.
     """
     secure, host, port, target = parse_url(url)
+    if max_message_length is not None:
+        message_limit(max_message_length)  # a bad value raises before a socket exists
     if sock is None:
         if secure:
             raise ValueError("wss:// needs a socket wrapped with TLS (pass sock=)")

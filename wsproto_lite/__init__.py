@@ -95,6 +95,15 @@ class WSConnection:
         if self.connection is not None:
             yield from self.connection.events()
 
+    def next_event(self) -> "Optional[Event]":
+        """The next event, or None until more bytes arrive (events() one at a time)."""
+        pending = self.handshake._events
+        if pending:
+            return pending.pop(0)
+        if self.connection is not None:
+            return self.connection.next_event()
+        return None
+
     def data_to_send(self) -> bytes:
         """Drain bytes that receiving produced (automatic replies), if any."""
         if self.connection is None:

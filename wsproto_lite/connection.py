@@ -22,6 +22,7 @@ from .frames import (
     _mask_small,
     encode_close_payload,
     encode_frame,
+    encode_text,
     parse_close_payload,
 )
 from .utf8 import Utf8Decoder
@@ -145,7 +146,7 @@ class Connection:
             stream_payload=True,
         )
         self._frame_started = False  # a data frame's first piece went through the extensions
-        self._decoder = Utf8Decoder()
+        self._decoder: Optional[Utf8Decoder] = None  # made at the first text frame
         self._in_text = False  # the message being received is text
         self._parts: List[Any] = []  # pieces of a message, in whole_messages mode
         self._sending: Optional[int] = None  # opcode of a fragmented message being sent
@@ -193,11 +194,23 @@ class Connection:
         close frame already in data_to_send() when auto_reply is on), and parsing stops.
         State changes as each event is handed out; each event is given once.
         """
+        next_event = self.next_event
+        while True:
+            event = next_event()
+            if event is None:
+                return
+            yield event
+
+    def next_event(self) -> "Optional[Event]":
+        """The next event, or None until more bytes arrive: events() one at a time.
+
+        For transports that pull one event per turn; it builds no generator.
+        """
         next_frame = self._parser._next
         while True:
             state = self._state
             if state is not _OPEN and state is not _LOCAL_CLOSING and not self._draining:
-                return
+                return None
             try:
                 frame = next_frame()
                 if frame is None:
@@ -205,27 +218,27 @@ class Connection:
                         # RFC 6455 §7.1.5: no close frame received, the close code is 1006.
                         self._draining = False
                         self._parts = []
-                        yield CloseConnection(1006)
-                    return
+                        return CloseConnection(1006)
+                    return None
                 opcode, payload, fin, rsv, done = frame
                 if self.extensions:
                     payload = self._extensions_inbound(opcode, payload, fin, rsv, done)
                 if opcode == 2 and fin and done and not self._parts:
-                    yield BytesMessage(payload)  # the common case, kept short
-                elif opcode < 8:
+                    return BytesMessage(payload)  # the common case, kept short
+                if opcode < 8:
                     event = self._receive_data_frame(opcode, payload, fin, done)
                     if event is not None:
-                        yield event
+                        return event
                 elif opcode == 9:
                     if self.auto_reply and state is _OPEN:
                         self._outbox += self._frame(10, payload)
-                    yield Ping(payload)
+                    return Ping(payload)
                 elif opcode == 10:
-                    yield Pong(payload)
+                    return Pong(payload)
                 else:
-                    yield self._receive_close(payload)
+                    return self._receive_close(payload)
             except RemoteProtocolError as exc:
-                yield self._fail(exc)
+                return self._fail(exc)
 
     def _extensions_inbound(
         self, opcode: int, payload: bytes, fin: bool, rsv: int, done: bool
@@ -267,10 +280,13 @@ class Connection:
             self._in_text = opcode == 1
         last = fin and done
         if self._in_text:
+            decoder = self._decoder
+            if decoder is None:
+                decoder = self._decoder = Utf8Decoder()
             try:
-                data: Any = self._decoder.decode(payload, last)
+                data: Any = decoder.decode(payload, last)
             except UnicodeError:
-                self._decoder.reset()
+                decoder.reset()
                 raise InvalidUTF8("text message is not valid UTF-8") from None
         else:
             data = payload
@@ -368,7 +384,7 @@ class Connection:
             data = event.data
             if isinstance(data, str):
                 opcode = 1
-                payload: Union[bytes, bytearray, memoryview] = data.encode("utf-8")
+                payload: Union[bytes, bytearray, memoryview] = encode_text(data)
             else:
                 opcode = 2
                 payload = data

@@ -222,6 +222,14 @@ def encode_frame(
     return head + bytes(mask_key) + mask(payload, mask_key)
 
 
+def encode_text(text: str) -> bytes:
+    """UTF-8 of text from the application; LocalProtocolError if it has a lone surrogate."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeError:
+        raise LocalProtocolError("text with a lone surrogate cannot be sent as UTF-8") from None
+
+
 def encode_close_payload(code: "Optional[int]" = None, reason: "Optional[str]" = None) -> bytes:
     """The payload of a close frame; code None (or 1005, "no status") gives an empty payload.
 
@@ -236,7 +244,7 @@ def encode_close_payload(code: "Optional[int]" = None, reason: "Optional[str]" =
         raise LocalProtocolError("close code %r may not be sent" % (code,))
     data = struct.pack("!H", code)
     if reason:
-        data += reason.encode("utf-8")
+        data += encode_text(reason)
         if len(data) > _MAX_CONTROL:
             raise LocalProtocolError("close reason over 123 bytes of UTF-8")
     return data
@@ -346,6 +354,9 @@ class FrameParser:
         pos = self._pos
         avail = len(buf) - pos
         if avail < 2:
+            if not avail and pos:  # all read: let the last feed's bytes go
+                self._buf = b""
+                self._pos = 0
             return None
         b0 = buf[pos]
         b1 = buf[pos + 1]

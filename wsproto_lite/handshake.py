@@ -45,6 +45,7 @@ from ._compat import TYPE_CHECKING, const, default_random_bytes
 from .connection import Connection, ConnectionState, ConnectionType
 from .errors import HandshakeError, LocalProtocolError, RemoteProtocolError
 from .events import AcceptConnection, RejectConnection, RejectData, Request
+from .frames import encode_text
 
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -175,7 +176,7 @@ def _ascii(s: bytes) -> str:
 
 
 def _to_bytes(s: "Union[bytes, str]") -> bytes:
-    return s.encode() if isinstance(s, str) else bytes(s)
+    return encode_text(s) if isinstance(s, str) else bytes(s)
 
 
 def _split_tokens(values: "List[bytes]") -> "List[bytes]":
@@ -418,7 +419,7 @@ def _negotiate(
             break
     if not parts:
         return None, accepted
-    value = ", ".join(parts).encode()
+    value = encode_text(", ".join(parts))
     if _has_ctl(value):
         raise LocalProtocolError("control character in an extension's parameters")
     return value, accepted
@@ -478,7 +479,7 @@ def _parse_request(head: bytes) -> "Tuple[Request, bytes]":
     if len(version) != 8 or version[:5] != b"HTTP/" or version[6:7] != b".":
         raise HandshakeError("malformed request line")
     if version != b"HTTP/1.1":
-        raise HandshakeError("WebSocket needs HTTP/1.1, not %s" % version.decode())
+        raise HandshakeError("WebSocket needs HTTP/1.1, not %r" % (version,))
     if method != b"GET":
         raise HandshakeError("request method must be GET", 405, [(b"Allow", b"GET")])
     try:
@@ -931,7 +932,7 @@ class H11Handshake:
             elif isinstance(params, str) and params:
                 offers.append(extension.name + "; " + params)
         if offers:
-            headers.append((b"Sec-WebSocket-Extensions", ", ".join(offers).encode()))
+            headers.append((b"Sec-WebSocket-Extensions", encode_text(", ".join(offers))))
         headers = _encode_headers(headers) + _encode_headers(request.extra_headers)
         data = _build_head(b"GET " + target + b" HTTP/1.1", headers)
         self._request = request
