@@ -52,25 +52,29 @@ class WebSocketResponseError(WebSocketError):
 
 
 class Headers:
-    """Case-insensitive, multi-valued HTTP headers; names and values as str (latin-1)."""
+    """Case-insensitive, multi-valued HTTP headers; names and values read as str (latin-1).
+
+    Keeps the pairs as they came (bytes from the core) and decodes on access: headers
+    are read once or twice per connection but kept for its whole life.
+    """
 
     __slots__ = ("_items",)
 
     def __init__(self, items: "Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]" = ()) -> None:
-        self._items: List[Tuple[str, str]] = [(_text(k), _text(v)) for k, v in items]
+        self._items = items
 
     def get(self, name: str, default: "Optional[str]" = None) -> "Optional[str]":
         """The first value of `name`, or `default`."""
         name = name.lower()
         for key, value in self._items:
-            if key.lower() == name:
-                return value
+            if _text(key).lower() == name:
+                return _text(value)
         return default
 
     def getall(self, name: str) -> "List[str]":
         """Every value of `name`, in order."""
         name = name.lower()
-        return [value for key, value in self._items if key.lower() == name]
+        return [_text(value) for key, value in self._items if _text(key).lower() == name]
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
@@ -83,16 +87,16 @@ class Headers:
 
     def items(self) -> "List[Tuple[str, str]]":
         """(name, value) pairs as received."""
-        return list(self._items)
+        return [(_text(key), _text(value)) for key, value in self._items]
 
     def __iter__(self) -> "Iterator[str]":
-        return iter([key for key, _ in self._items])
+        return iter([_text(key) for key, _ in self._items])
 
     def __len__(self) -> int:
         return len(self._items)
 
     def __repr__(self) -> str:
-        return "Headers(%r)" % (self._items,)
+        return "Headers(%r)" % (self.items(),)
 
 
 def _text(value: "Union[bytes, str]") -> str:

@@ -9,6 +9,7 @@ work; this module only moves bytes, wakes waiters and keeps timers.
 import asyncio
 import logging
 import ssl as _ssl
+from functools import partial
 from typing import Any, Awaitable, Callable, Generator, List, Optional, Tuple, Union
 
 from wsproto_lite import ConnectionState, ConnectionType, WSConnection
@@ -122,6 +123,46 @@ class WebSocket:
     WebSocketError with the close code and reason; `async for` ends quietly on 1000/1001.
     """
 
+    # Slots: an instance dict cost 1.6 KiB per idle connection (benchmarks/memory.py).
+    __slots__ = (
+        "_accepted",
+        "_answered",
+        "_client",
+        "_close_code",
+        "_close_reason",
+        "_closing",
+        "_conn",
+        "_drain_waiters",
+        "_flush_handle",
+        "_handler",
+        "_handler_task",
+        "_handshake",
+        "_heard",
+        "_loop",
+        "_lost",
+        "_message",
+        "_out",
+        "_out_size",
+        "_paused_reading",
+        "_paused_writing",
+        "_peer_closed",
+        "_ping_deadline",
+        "_ping_payload",
+        "_pings",
+        "_receiver",
+        "_reject",
+        "_resume",
+        "_timer",
+        "_transport",
+        "_waiter",
+        "close_timeout",
+        "ping_interval",
+        "ping_timeout",
+        "request",
+        "subprotocol",
+        "__weakref__",
+    )
+
     CONT = CONT
     TEXT = TEXT
     BINARY = BINARY
@@ -181,6 +222,7 @@ class WebSocket:
         self._ping_payload = b""
         self._pings = 0
         self._heard = False
+        self._handler: Optional[Handler] = None  # server: set by _server_protocol()
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -597,8 +639,6 @@ class WebSocket:
 
     # -- server side -------------------------------------------------------------------
 
-    _handler: Optional[Handler] = None
-
     def _on_request(self, event: RequestEvent) -> None:
         if self._timer is not None:  # the handshake timeout
             self._timer.cancel()
@@ -708,6 +748,15 @@ def _server_protocol(
     return _Protocol(ws)
 
 
+def _forget(live: "set[WebSocket]", ws: WebSocket, _: object) -> None:
+    # The connection is lost: drop it from the server's set once its handler is done.
+    task = ws._handler_task
+    if task is None or task.done():
+        live.discard(ws)
+    else:
+        task.add_done_callback(partial(_forget, live, ws))
+
+
 class _Serve:
     # serve(...) is both awaitable (server = await serve(...)) and `async with`.
     def __init__(self, start: Callable[[], Awaitable[Server]]) -> None:
@@ -766,15 +815,7 @@ def serve(
             )
             ws = protocol.ws
             live.add(ws)  # until it is closed and its handler has finished
-
-            def lost(_: object) -> None:
-                task = ws._handler_task
-                if task is None or task.done():
-                    live.discard(ws)
-                else:
-                    task.add_done_callback(lambda _: live.discard(ws))
-
-            ws._lost.add_done_callback(lost)
+            ws._lost.add_done_callback(partial(_forget, live, ws))
             return protocol
 
         server = await loop.create_server(factory, host, port, ssl=ssl, backlog=backlog)
