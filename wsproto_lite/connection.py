@@ -146,6 +146,7 @@ class Connection:
             stream_payload=True,
         )
         self._frame_started = False  # a data frame's first piece went through the extensions
+        self._extended_size = 0  # bytes the extensions made of the message so far
         self._decoder: Optional[Utf8Decoder] = None  # made at the first text frame
         self._in_text = False  # the message being received is text
         self._parts: List[Any] = []  # pieces of a message, in whole_messages mode
@@ -271,6 +272,14 @@ class Connection:
                     raise _extension_error(tail, "frame end")
                 if tail:
                     payload = bytes(payload) + bytes(tail)
+        # The parser checked the bytes on the wire; what an extension makes of them (a
+        # decompressor's output) must keep to the message limit too (websockets#1715).
+        limit = self.max_message_size
+        if limit is not None:
+            size = self._extended_size + len(payload)
+            if size > limit:
+                raise MessageTooBig("message over %d bytes after %s" % (limit, "extensions"))
+            self._extended_size = 0 if (fin and done) else size
         return payload
 
     def _receive_data_frame(
