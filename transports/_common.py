@@ -4,9 +4,20 @@ Imports only the core; loads on MicroPython (no typing, dataclasses or enum at r
 """
 
 from wsproto_lite._compat import TYPE_CHECKING
+from wsproto_lite.events import (
+    BytesMessage,
+    Ping,
+    Pong,
+    RejectConnection,
+    RejectData,
+    TextMessage,
+)
 
 if TYPE_CHECKING:
-    from typing import Iterator, List, Optional, Sequence, Tuple, Union
+    from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+
+    from wsproto_lite.events import Event
+    from wsproto_lite.events import Request as RequestEvent
 
 # Opcodes as Microdot names them, for send(data, opcode=...).
 CONT = 0x0
@@ -172,3 +183,46 @@ def host_header(host: str, port: int, secure: bool) -> str:
     if port == (443 if secure else 80):
         return host
     return "%s:%d" % (host, port)
+
+
+def message_event(
+    data: "Union[str, bytes, bytearray, memoryview]", opcode: "Optional[int]"
+) -> "Any":
+    """The core event for send(data, opcode): str is text and bytes-like binary unless
+    `opcode` says otherwise; PING and PONG give control frames. CLOSE is the caller's."""
+    if opcode is None or opcode in (TEXT, BINARY):
+        if opcode == TEXT and not isinstance(data, str):
+            data = bytes(data).decode("utf-8")
+        elif opcode == BINARY and isinstance(data, str):
+            data = data.encode("utf-8")
+        return TextMessage(data) if isinstance(data, str) else BytesMessage(bytes(data))
+    if opcode in (PING, PONG):
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        return Ping(payload) if opcode == PING else Pong(payload)
+    raise ValueError("opcode %r cannot be sent" % (opcode,))
+
+
+def rejection(
+    status: int,
+    body: "Union[bytes, str]",
+    headers: "Optional[Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]]",
+) -> "Tuple[Event, Event]":
+    """The two core events that answer an upgrade with an HTTP response and its body."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    extra = list(headers or [])
+    extra.append((b"content-length", str(len(body)).encode()))
+    return (
+        RejectConnection(status_code=status, headers=extra, has_body=True),
+        RejectData(data=body, body_finished=True),
+    )
+
+
+def request_from_event(event: "RequestEvent") -> Request:
+    """The facade's Request for the core's Request event (Host first among the headers)."""
+    return Request(
+        event.target,
+        Headers([(b"host", event.host.encode())] + list(event.extra_headers)),
+        host=event.host,
+        subprotocols=event.subprotocols,
+    )

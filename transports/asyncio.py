@@ -41,8 +41,11 @@ from ._common import (
     WebSocketError,
     WebSocketResponseError,
     host_header,
+    message_event,
     message_limit,
     parse_url,
+    rejection,
+    request_from_event,
 )
 
 __all__ = [
@@ -280,12 +283,8 @@ class WebSocket:
         if self._answered:
             raise LocalProtocolError("the upgrade was answered already")
         self._answered = True
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        extra = list(headers or [])
-        extra.append((b"content-length", str(len(body)).encode()))
-        out = self._conn.send(RejectConnection(status_code=status, headers=extra, has_body=True))
-        out += self._conn.send(RejectData(data=body, body_finished=True))
+        head, data = rejection(status, body, headers)
+        out = self._conn.send(head) + self._conn.send(data)
         self._write(out)
         self._set_closed(1006, "rejected with HTTP %d" % status)
         if self._transport is not None:
@@ -331,20 +330,10 @@ class WebSocket:
         """
         if not self._accepted:
             await self.accept()
-        if opcode is None or opcode in (TEXT, BINARY):
-            if opcode == TEXT and not isinstance(data, str):
-                data = bytes(data).decode("utf-8")
-            elif opcode == BINARY and isinstance(data, str):
-                data = data.encode("utf-8")
-            event: Any = TextMessage(data) if isinstance(data, str) else BytesMessage(bytes(data))
-        elif opcode in (PING, PONG):
-            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            event = Ping(payload) if opcode == PING else Pong(payload)
-        elif opcode == CLOSE:
+        if opcode == CLOSE:
             await self.close()
             return
-        else:
-            raise ValueError("opcode %r cannot be sent" % (opcode,))
+        event = message_event(data, opcode)
         if self._close_code is not None or self._conn.state is not _OPEN:
             raise WebSocketError(self._close_code or 1006, self._close_reason)
         self._write(self._conn.send(event))
@@ -643,12 +632,7 @@ class WebSocket:
         if self._timer is not None:  # the handshake timeout
             self._timer.cancel()
             self._timer = None
-        self.request = Request(
-            event.target,
-            Headers([(b"host", event.host.encode())] + list(event.extra_headers)),
-            host=event.host,
-            subprotocols=event.subprotocols,
-        )
+        self.request = request_from_event(event)
         if self._handler is not None:
             self._handler_task = self._loop.create_task(self._run_handler(self._handler))
 

@@ -18,8 +18,6 @@ from wsproto_lite.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
-    Ping,
-    Pong,
     RejectConnection,
     RejectData,
     TextMessage,
@@ -39,8 +37,11 @@ from ._common import (
     WebSocketError,
     WebSocketResponseError,
     host_header,
+    message_event,
     message_limit,
     parse_url,
+    rejection,
+    request_from_event,
 )
 
 __all__ = [
@@ -170,15 +171,9 @@ class WebSocket:
         if self._answered:
             raise LocalProtocolError("the upgrade was answered already")
         self._answered = True
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        extra = list(headers or [])
-        extra.append((b"content-length", str(len(body)).encode()))
         with self._lock:
-            out = self._conn.send(
-                RejectConnection(status_code=status, headers=extra, has_body=True)
-            )
-            out += self._conn.send(RejectData(data=body, body_finished=True))
+            head, data = rejection(status, body, headers)
+            out = self._conn.send(head) + self._conn.send(data)
             self._sendall(out)
         self._set_closed(1006, "rejected with HTTP %d" % status)
         self._close_socket()
@@ -214,20 +209,10 @@ class WebSocket:
         """
         if not self._accepted:
             self.accept()
-        if opcode is None or opcode in (TEXT, BINARY):
-            if opcode == TEXT and not isinstance(data, str):
-                data = bytes(data).decode("utf-8")
-            elif opcode == BINARY and isinstance(data, str):
-                data = data.encode("utf-8")
-            event: Any = TextMessage(data) if isinstance(data, str) else BytesMessage(bytes(data))
-        elif opcode in (PING, PONG):
-            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            event = Ping(payload) if opcode == PING else Pong(payload)
-        elif opcode == CLOSE:
+        if opcode == CLOSE:
             self.close()
             return
-        else:
-            raise ValueError("opcode %r cannot be sent" % (opcode,))
+        event = message_event(data, opcode)
         with self._lock:
             if self._close_code is not None or self._conn.state is not _OPEN:
                 raise WebSocketError(self._close_code or 1006, self._close_reason)
@@ -439,15 +424,6 @@ def _run_handler(ws: WebSocket, handler: Handler) -> None:
         ws.close(1000)
 
 
-def _request_from_event(event: RequestEvent) -> Request:
-    return Request(
-        event.target,
-        Headers([(b"host", event.host.encode())] + list(event.extra_headers)),
-        host=event.host,
-        subprotocols=event.subprotocols,
-    )
-
-
 def serve_connection(sock: socket.socket, handler: Handler, **options: Any) -> None:
     """Serve one accepted socket: read the upgrade request, then run the handler."""
     handshake_timeout = options.pop("handshake_timeout", 10.0)
@@ -463,7 +439,7 @@ def serve_connection(sock: socket.socket, handler: Handler, **options: Any) -> N
         return
     for event in events:
         if isinstance(event, RequestEvent):
-            ws.request = _request_from_event(event)
+            ws.request = request_from_event(event)
     if ws.request is None:
         ws._close_socket()
         return
@@ -673,7 +649,7 @@ def websocket_upgrade(request: Any, subprotocol: Optional[str] = None, **options
         raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None
     for event in ws._conn.events():
         if isinstance(event, RequestEvent):
-            ws.request = _request_from_event(event)
+            ws.request = request_from_event(event)
     ws.accept(subprotocol)
     return ws
 

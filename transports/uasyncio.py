@@ -15,8 +15,6 @@ from wsproto_lite.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
-    Ping,
-    Pong,
     RejectConnection,
     RejectData,
     TextMessage,
@@ -36,8 +34,11 @@ from ._common import (
     WebSocketError,
     WebSocketResponseError,
     host_header,
+    message_event,
     message_limit,
     parse_url,
+    rejection,
+    request_from_event,
 )
 
 if TYPE_CHECKING:
@@ -178,12 +179,8 @@ class WebSocket:
         if self._answered:
             raise LocalProtocolError("the upgrade was answered already")
         self._answered = True
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        extra = list(headers or [])
-        extra.append((b"content-length", str(len(body)).encode()))
-        out = self._conn.send(RejectConnection(status_code=status, headers=extra, has_body=True))
-        out += self._conn.send(RejectData(data=body, body_finished=True))
+        head, data = rejection(status, body, headers)
+        out = self._conn.send(head) + self._conn.send(data)
         await self._send_bytes(out)
         self._close_code = 1006
         self._close_reason = "rejected with HTTP %d" % status
@@ -246,20 +243,10 @@ class WebSocket:
         """Send a message: str as text, bytes-like as binary, unless `opcode` says otherwise."""
         if not self._accepted:
             await self.accept()
-        if opcode is None or opcode in (TEXT, BINARY):
-            if opcode == TEXT and not isinstance(data, str):
-                data = bytes(data).decode("utf-8")
-            elif opcode == BINARY and isinstance(data, str):
-                data = data.encode("utf-8")
-            event: Any = TextMessage(data) if isinstance(data, str) else BytesMessage(bytes(data))
-        elif opcode in (PING, PONG):
-            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            event = Ping(payload) if opcode == PING else Pong(payload)
-        elif opcode == CLOSE:
+        if opcode == CLOSE:
             await self.close()
             return
-        else:
-            raise ValueError("opcode %r cannot be sent" % (opcode,))
+        event = message_event(data, opcode)
         if self._close_code is not None or self._conn.state is not _OPEN:
             raise WebSocketError(self._close_code or 1006, self._close_reason)
         await self._send_bytes(self._conn.send(event))
@@ -358,15 +345,6 @@ async def _run_handler(ws: WebSocket, handler: "Handler") -> None:
         await ws.close(1000)
 
 
-def _request_from_event(event: "RequestEvent") -> Request:
-    return Request(
-        event.target,
-        Headers([(b"host", event.host.encode())] + list(event.extra_headers)),
-        host=event.host,
-        subprotocols=event.subprotocols,
-    )
-
-
 async def serve_connection(
     reader: "Reader",
     writer: "Writer",
@@ -388,7 +366,7 @@ async def serve_connection(
         return
     for event in events:
         if isinstance(event, RequestEvent):
-            ws.request = _request_from_event(event)
+            ws.request = request_from_event(event)
     if ws.request is None:  # EOF before a request
         await ws._shutdown()
         return
@@ -492,7 +470,7 @@ async def websocket_upgrade(request: "Any", subprotocol: "Optional[str]" = None)
         raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None
     for event in ws._conn.events():
         if isinstance(event, RequestEvent):
-            ws.request = _request_from_event(event)
+            ws.request = request_from_event(event)
     await ws.accept(subprotocol)
     return ws
 
