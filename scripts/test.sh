@@ -5,7 +5,8 @@
 # pyproject.toml changed, then runs every stage even if an earlier one failed, prints a
 # summary table and exits non-zero if any stage failed.
 #
-# Stages, in order: ruff, format, mypy, pytest, docs, mpy-cross, micropython, autobahn.
+# Stages, in order: ruff, format, mypy, pytest, pythons, docs, mpy-cross, micropython, autobahn,
+# fuzz.
 # Name some to run only those: bash scripts/test.sh mypy pytest
 #
 # Environment:
@@ -14,6 +15,7 @@
 #   PYTEST_ADDOPTS      extra pytest arguments, read by pytest itself
 #   AUTOBAHN            0 skips the Autobahn|Testsuite stage (it runs by default, as in CI)
 #   AUTOBAHN_SETS       which Autobahn case sets to run (default "core"; also "perf", "deflate")
+#   FUZZ_SECONDS        how long each atheris harness runs in the fuzz stage (default 10)
 #
 # To add a stage: write stage_NAME (dashes in NAME become underscores) returning non-zero on
 # failure, or calling `skip "why"` and returning 0 when it cannot apply; add NAME to ALL_STAGES.
@@ -24,7 +26,7 @@ set -o pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 
-ALL_STAGES=(ruff format mypy pytest docs mpy-cross micropython autobahn)
+ALL_STAGES=(ruff format mypy pytest pythons docs mpy-cross micropython autobahn fuzz)
 LOG_DIR="$(mktemp -d)"
 trap 'rm -rf "$LOG_DIR"' EXIT
 
@@ -87,6 +89,11 @@ stage_pytest() {
     return "$rc"
 }
 
+stage_pythons() {
+    # The suite again on CPython 3.10, 3.12 and 3.13 (pyenv's), through noxfile.py.
+    nox -s tests
+}
+
 stage_docs() {
     sphinx-build -q -W --keep-going -b html docs docs/_build/html
 }
@@ -129,6 +136,16 @@ stage_autobahn() {
         done
     done
     return "$failed"
+}
+
+stage_fuzz() {
+    # Every atheris harness for a bounded time (docs/fuzzing.rst); any crash or broken
+    # invariant fails the stage and prints the crash file and its reproducer command.
+    if ! python -c "import atheris" 2> /dev/null; then
+        skip "atheris is not installed (its wheels are for CPython on Linux x86-64)"
+        return 0
+    fi
+    python fuzz/run_all.py --seconds "${FUZZ_SECONDS:-10}"
 }
 
 # ---------------------------------------------------------------------------- driver

@@ -1,0 +1,83 @@
+"""Run inputs through the harnesses once, without atheris: python fuzz/replay.py ...
+
+    python fuzz/replay.py NAME PATH...      files, or folders of files, for harness NAME
+    python fuzz/replay.py --corpus ROOT     ROOT/<harness>/ for every harness that has one
+    python fuzz/replay.py --coverage ...    the same under coverage.py (pip install coverage),
+                                            then the line coverage of the core's modules
+
+Prints the traceback of the first input that breaks an invariant or crashes the core,
+with the input's path, and exits 1. This is how a crash file is debugged in plain
+Python (pdb, prints), and how the corpus a long run grew is measured for coverage.
+"""
+
+import sys
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CORE = ("frames.py", "connection.py", "handshake.py", "utf8.py", "events.py", "errors.py")
+
+
+def inputs(paths: "list[str]") -> "list[Path]":
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p])
+    return out
+
+
+def replay(jobs: "list[tuple[str, Path]]") -> int:
+    from fuzz.oracles import TARGETS
+
+    for name, path in jobs:
+        try:
+            TARGETS[name](path.read_bytes())
+        except Exception:
+            traceback.print_exc()
+            print("\n%s: %s broke on %s" % ("replay", name, path), file=sys.stderr)
+            return 1
+    print("%d inputs replayed without a failure" % len(jobs))
+    return 0
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    with_coverage = "--coverage" in args
+    args = [a for a in args if a != "--coverage"]
+    harnesses = ("frames_server", "frames_client", "handshake_server", "handshake_client")
+    harnesses += ("wsconnection",)
+    jobs: list[tuple[str, Path]] = []
+    if args[:1] == ["--corpus"] and len(args) == 2:
+        for name in harnesses:
+            folder = Path(args[1]) / name
+            if folder.is_dir():
+                jobs += [(name, p) for p in inputs([str(folder)])]
+    elif len(args) >= 2 and args[0] in harnesses:
+        jobs = [(args[0], p) for p in inputs(args[1:])]
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    if not with_coverage:
+        return replay(jobs)
+
+    import coverage
+
+    cov = coverage.Coverage(source=[str(ROOT / "wsproto_lite")], branch=True)
+    cov.start()
+    rc = replay(jobs)
+    cov.stop()
+    files = [str(ROOT / "wsproto_lite" / name) for name in CORE]
+    print("\n%-28s %6s %6s %7s" % ("line coverage", "lines", "missed", "covered"))
+    for name, path in zip(CORE, files):
+        _, statements, _, missing, _ = cov.analysis2(path)
+        n = len(statements)
+        print("%-28s %6d %6d %6.1f%%" % (name, n, len(missing), 100.0 * (n - len(missing)) / n))
+    print("\nlines and branches:")
+    cov.report(include=files, show_missing=False)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
