@@ -1391,3 +1391,49 @@ def test_connect_to_a_closed_port_raises_oserror() -> None:
         port = listener.getsockname()[1]
     with pytest.raises(ConnectionRefusedError):
         connect(url(port))
+
+
+# -- keepalive ------------------------------------------------------------------------------
+
+
+def test_keepalive_fails_a_silent_peer_with_1011() -> None:
+    # The handler waits in receive(); the raw peer reads our ping and never answers.
+    seen: "queue.Queue[Any]" = queue.Queue()
+
+    def handler(request: Request, ws: WebSocket) -> None:
+        try:
+            ws.receive()
+        except WebSocketError as exc:
+            seen.put(exc)
+
+    with (
+        blocking_server(handler, ping_interval=0.2, ping_timeout=0.3) as server,
+        RawPeer.connect(server.port) as peer,
+    ):
+        peer.handshake()
+        assert peer.read_frame() == (True, PING, b"keepalive")
+        assert peer.read_close() == (1011, "keepalive ping timeout")
+        error = get(seen)
+    assert type(error) is WebSocketError
+    assert (error.code, error.reason) == (1011, "keepalive ping timeout")
+
+
+def test_keepalive_keeps_an_answering_peer() -> None:
+    # The server pings every 50 ms while its handler waits in receive(); our client
+    # answers them while it waits in receive() too. Neither side gives up, and the
+    # exchange afterwards works.
+    def handler(request: Request, ws: WebSocket) -> None:
+        ws.accept()
+        assert ws.receive() == "go"  # pings go out while this waits
+        ws.send("still here")
+        ws.receive()
+
+    with (
+        blocking_server(handler, ping_interval=0.05, ping_timeout=0.2) as server,
+        connect(url(server.port)) as ws,
+    ):
+        with pytest.raises(TimeoutError):
+            ws.receive(timeout=0.6)  # several pings come and are answered meanwhile
+        assert not ws.closed
+        ws.send("go")
+        assert ws.receive(timeout=GUARD) == "still here"

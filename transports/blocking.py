@@ -18,6 +18,7 @@ from wsproto_lite.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
+    Ping,
     RejectConnection,
     RejectData,
     TextMessage,
@@ -97,6 +98,8 @@ class WebSocket:
         close_timeout: float = 10.0,
         send_timeout: Optional[float] = 30.0,
         max_message_length: Optional[int] = None,
+        ping_interval: Optional[float] = None,
+        ping_timeout: Optional[float] = 20.0,
     ) -> None:
         limit = message_limit(
             self.max_message_length if max_message_length is None else max_message_length
@@ -126,6 +129,12 @@ class WebSocket:
         self._linger = False  # a violation's close frame is out; drain, then close
         self._sock_closed = False
         self.close_timeout = close_timeout
+        # Keepalive, while a thread is in receive(): a ping after ping_interval without
+        # traffic; no byte from the peer within ping_timeout after it fails with 1011.
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self._next_ping = None if ping_interval is None else time.monotonic() + ping_interval
+        self._ping_due: Optional[float] = None
         #: The upgrade request, the client's on a server and ours on a client.
         self.request: Optional[Request] = None
         #: The subprotocol agreed in the handshake, or None.
@@ -296,17 +305,29 @@ class WebSocket:
         if self._eof or self._sock_closed:
             self._set_closed(1006, "connection lost")
             return None
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        now = time.monotonic()
+        wake = self._ping_due if self._ping_due is not None else self._next_ping
+        if wake is not None and deadline is not None:
+            wake = min(wake, deadline)
+        elif wake is None:
+            wake = deadline
         try:
-            ready, _, _ = select.select([self._sock], [], [], remaining)
+            timeout = None if wake is None else max(0.0, wake - now)
+            ready, _, _ = select.select([self._sock], [], [], timeout)
         except (OSError, ValueError):  # closed by close() in another thread
             ready = [self._sock]
         if not ready:
-            raise TimeoutError("no message within the timeout")  # nothing was consumed
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("no message within the timeout")  # nothing was consumed
+            self._keepalive()
+            return None
         try:
             data = self._sock.recv(_READ_SIZE)
         except (OSError, ValueError):  # reset, or closed by close() in another thread
             data = b""
+        if self.ping_interval is not None:  # any byte from the peer shows it is alive
+            self._ping_due = None
+            self._next_ping = time.monotonic() + self.ping_interval
         with self._lock:
             if not data:
                 self._eof = True
@@ -314,6 +335,27 @@ class WebSocket:
             else:
                 self._conn.receive_data(data)
         return None
+
+    def _keepalive(self) -> None:
+        # Called from receive() when a keepalive time came with nothing to read.
+        if self.ping_interval is None:
+            return  # select() woke a little before the receive deadline: nothing to do
+        if self._ping_due is not None:
+            if time.monotonic() < self._ping_due:
+                return
+            # The peer (or the network) stopped answering: fail with 1011, do not wait.
+            with self._lock:
+                if self._conn.state is _OPEN:
+                    self._sendall(self._conn.send(CloseConnection(1011, "keepalive ping timeout")))
+            self._set_closed(1011, "keepalive ping timeout")
+            self._close_socket()
+            return
+        with self._lock:
+            if self._conn.state is _OPEN and self._close_code is None:
+                self._sendall(self._conn.send(Ping(b"keepalive")))
+        now = time.monotonic()
+        self._next_ping = None
+        self._ping_due = now + (self.ping_timeout if self.ping_timeout is not None else 1e9)
 
     def _finish_failure(self) -> None:
         # After our close frame for a violation (1002, 1007, 1009) the peer may still be
@@ -546,6 +588,8 @@ def serve(
     close_timeout: float = 10.0,
     send_timeout: Optional[float] = 30.0,
     max_message_length: Optional[int] = None,
+    ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = 20.0,
 ) -> Server:
     """Listen for WebSocket connections and run `handler(request, ws)` in a thread each.
 
@@ -563,6 +607,8 @@ def serve(
             "close_timeout": close_timeout,
             "send_timeout": send_timeout,
             "max_message_length": max_message_length,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
         },
     )
 
@@ -576,6 +622,8 @@ def connect(
     close_timeout: float = 10.0,
     send_timeout: Optional[float] = 30.0,
     max_message_length: Optional[int] = None,
+    ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = 20.0,
     sock: Optional[socket.socket] = None,
 ) -> WebSocket:
     """Open a WebSocket connection to a ws:// URL; use it as a context manager.
@@ -597,6 +645,8 @@ def connect(
         close_timeout=close_timeout,
         send_timeout=send_timeout,
         max_message_length=max_message_length,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
     )
     event = RequestEvent(
         host=host_header(host, port, secure),
