@@ -2,6 +2,8 @@
 
 import asyncio
 
+from _streams import stream_pair
+
 from transports._common import WebSocketError, WebSocketResponseError
 from transports.uasyncio import connect, serve_connection
 from wsproto_lite import ConnectionType, WSConnection
@@ -10,69 +12,13 @@ from wsproto_lite.events import AcceptConnection, CloseConnection, Pong, Request
 KEY = b"\x37\xfa\x21\x3d"
 
 
-class Pipe:
-    """One direction of an in-memory connection, with the Stream methods both ends use."""
-
-    def __init__(self):
-        self.buf = b""
-        self.closed = False
-        self.event = asyncio.Event()
-
-    async def read(self, n=-1):
-        while not self.buf and not self.closed:
-            self.event.clear()
-            await self.event.wait()
-        if n < 0:
-            n = len(self.buf)
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def feed(self, data):
-        self.buf += data
-        self.event.set()
-
-    def end(self):
-        self.closed = True
-        self.event.set()
-
-
-class End:
-    """One end of a connection: reads one pipe, writes the other."""
-
-    def __init__(self, incoming, outgoing):
-        self.incoming = incoming
-        self.outgoing = outgoing
-        self.written = b""
-
-    async def read(self, n=-1):
-        return await self.incoming.read(n)
-
-    def write(self, data):
-        self.written += data
-        self.outgoing.feed(data)
-
-    async def drain(self):
-        pass
-
-    def close(self):
-        self.outgoing.end()
-
-    async def wait_closed(self):
-        pass
-
-
-def pair():
-    a, b = Pipe(), Pipe()
-    return End(a, b), End(b, a)
-
-
 async def echo(request, ws):
     async for message in ws:
         await ws.send(message)
 
 
 async def start(handler, **options):
-    client_end, server_end = pair()
+    client_end, server_end = stream_pair()
     task = asyncio.create_task(serve_connection(server_end, server_end, handler, **options))
     return client_end, server_end, task
 
