@@ -5,6 +5,7 @@ Imports only the core; loads on MicroPython (no typing, dataclasses or enum at r
 
 from wsproto_lite._compat import TYPE_CHECKING
 from wsproto_lite.events import (
+    AcceptConnection,
     BytesMessage,
     Ping,
     Pong,
@@ -12,12 +13,12 @@ from wsproto_lite.events import (
     RejectData,
     TextMessage,
 )
+from wsproto_lite.events import Request as RequestEvent
 
 if TYPE_CHECKING:
     from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
     from wsproto_lite.events import Event
-    from wsproto_lite.events import Request as RequestEvent
 
 # Opcodes as Microdot names them, for send(data, opcode=...).
 CONT = 0x0
@@ -226,3 +227,51 @@ def request_from_event(event: "RequestEvent") -> Request:
         host=event.host,
         subprotocols=event.subprotocols,
     )
+
+
+def client_request(
+    host: str,
+    port: int,
+    secure: bool,
+    target: str,
+    subprotocols: "Optional[List[str]]",
+    headers: "Optional[Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]]",
+) -> "Tuple[RequestEvent, Request]":
+    """A client's opening: the core's Request event to send and the facade's Request."""
+    event = RequestEvent(
+        host=host_header(host, port, secure),
+        target=target,
+        subprotocols=subprotocols or [],
+        extra_headers=headers or [],
+    )
+    return event, Request(target, Headers(headers or []), host=event.host)
+
+
+class HandshakeReply:
+    """Folds a client's handshake events into the answer: accepted, or a rejection.
+
+    take(events) returns the AcceptConnection once it comes, None while a rejection's
+    body is still arriving, and raises WebSocketResponseError once that body is whole.
+    """
+
+    __slots__ = ("_status", "_headers", "_body")
+
+    def __init__(self) -> None:
+        self._status = 0
+        self._headers: "Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]" = ()
+        self._body = b""
+
+    def take(self, events: "Sequence[Any]") -> "Optional[AcceptConnection]":
+        for event in events:
+            if isinstance(event, AcceptConnection):
+                return event
+            if isinstance(event, RejectConnection):
+                self._status = event.status_code
+                self._headers = event.headers
+                if not event.has_body:
+                    raise WebSocketResponseError(self._status, Headers(self._headers), b"")
+            elif isinstance(event, RejectData):
+                self._body += event.data
+                if event.body_finished:
+                    raise WebSocketResponseError(self._status, Headers(self._headers), self._body)
+        return None

@@ -36,11 +36,11 @@ from ._common import (
     PING,
     PONG,
     TEXT,
-    Headers,
+    HandshakeReply,
     Request,
     WebSocketError,
     WebSocketResponseError,
-    host_header,
+    client_request,
     message_event,
     message_limit,
     parse_url,
@@ -218,7 +218,7 @@ class WebSocket:
         self._receiver: Optional[asyncio.Task[Any]] = None  # the task waiting in receive()
         self._answered = False  # server: the upgrade got an answer (101 or a rejection)
         self._handshake: Optional[asyncio.Future[None]] = None  # client: the 101 arrived
-        self._reject: Optional[Tuple[int, Headers, bytearray]] = None  # client: rejection
+        self._reject: Optional[HandshakeReply] = None  # client: a rejection arriving
         self._handler_task: Optional[asyncio.Task[None]] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._ping_deadline: Optional[asyncio.TimerHandle] = None
@@ -426,16 +426,13 @@ class WebSocket:
                     if self._handshake is not None and not self._handshake.done():
                         self._handshake.set_result(None)
                     self._schedule_ping()
-                elif kind is RejectConnection:
-                    self._reject = (
-                        event.status_code,
-                        Headers(event.headers),
-                        bytearray(),
-                    )
-                elif kind is RejectData and self._reject is not None:
-                    self._reject[2].extend(event.data)
-                    if event.body_finished:
-                        self._fail_handshake()
+                elif kind is RejectConnection or kind is RejectData:
+                    if self._reject is None:
+                        self._reject = HandshakeReply()
+                    try:
+                        self._reject.take([event])
+                    except WebSocketResponseError as exc:
+                        self._fail_handshake(exc)
         self._write(conn.data_to_send())
         transport = self._transport
         if transport is not None:
@@ -616,12 +613,10 @@ class WebSocket:
             self._flush()
             self._transport.abort()
 
-    def _fail_handshake(self) -> None:
-        assert self._reject is not None
-        status, headers, body = self._reject
-        self._set_closed(1006, "HTTP %d instead of an upgrade" % status)
+    def _fail_handshake(self, exc: WebSocketResponseError) -> None:
+        self._set_closed(1006, "HTTP %d instead of an upgrade" % exc.status)
         if self._handshake is not None and not self._handshake.done():
-            self._handshake.set_exception(WebSocketResponseError(status, headers, bytes(body)))
+            self._handshake.set_exception(exc)
         if self._transport is not None:
             self._flush()
             self._transport.close()
@@ -870,13 +865,7 @@ def connect(
                 server_hostname=host if context else None,
             )
             ws._handshake = loop.create_future()
-            event = RequestEvent(
-                host=host_header(host, port, secure),
-                target=target,
-                subprotocols=subprotocols or [],
-                extra_headers=headers or [],
-            )
-            ws.request = Request(target, Headers(headers or []), host=event.host)
+            event, ws.request = client_request(host, port, secure, target, subprotocols, headers)
             ws._write(ws._conn.send(event))
             await ws._handshake
 

@@ -19,8 +19,6 @@ from wsproto_lite.events import (
     BytesMessage,
     CloseConnection,
     Ping,
-    RejectConnection,
-    RejectData,
     TextMessage,
 )
 from wsproto_lite.events import Request as RequestEvent
@@ -33,11 +31,11 @@ from ._common import (
     PING,
     PONG,
     TEXT,
-    Headers,
+    HandshakeReply,
     Request,
     WebSocketError,
     WebSocketResponseError,
-    host_header,
+    client_request,
     message_event,
     message_limit,
     parse_url,
@@ -648,16 +646,8 @@ def connect(
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
     )
-    event = RequestEvent(
-        host=host_header(host, port, secure),
-        target=target,
-        subprotocols=subprotocols or [],
-        extra_headers=headers or [],
-    )
-    ws.request = Request(target, Headers(headers or []), host=event.host)
-    status = 0
-    reject_headers = Headers()
-    body = b""
+    event, ws.request = client_request(host, port, secure, target, subprotocols, headers)
+    reply = HandshakeReply()
     try:
         ws._send_bytes(ws._conn.send(event))
         deadline = time.monotonic() + open_timeout
@@ -665,18 +655,11 @@ def connect(
             events = ws._read_handshake(max(0.0, deadline - time.monotonic()))
             if not events:
                 raise WebSocketError(1006, "connection closed in the handshake")
-            for ev in events:
-                if isinstance(ev, AcceptConnection):
-                    ws.subprotocol = ev.subprotocol
-                    ws._opened()
-                    return ws
-                if isinstance(ev, RejectConnection):
-                    status = ev.status_code
-                    reject_headers = Headers(ev.headers)
-                elif isinstance(ev, RejectData):
-                    body += ev.data
-                    if ev.body_finished:
-                        raise WebSocketResponseError(status, reject_headers, body)
+            accepted = reply.take(events)
+            if accepted is not None:
+                ws.subprotocol = accepted.subprotocol
+                ws._opened()
+                return ws
     except RemoteProtocolError as exc:
         ws._close_socket()
         raise WebSocketError(1006, "bad handshake: %s" % exc) from None

@@ -26,7 +26,7 @@ from wsproto_lite.events import (
 )
 from wsproto_lite.events import Request as RequestEvent
 
-from ._common import Headers, Request, WebSocketError, WebSocketResponseError
+from ._common import HandshakeReply, Headers, Request, WebSocketError, WebSocketResponseError
 from .asyncio import Handler, WebSocket, _server_protocol
 
 __all__ = ["TestClient", "TestWebSocket", "WebSocketError", "WebSocketResponseError"]
@@ -236,7 +236,7 @@ class TestWebSocket:
         self._paused_writing = False
         self._handshake: asyncio.Future[None] = loop.create_future()
         self._lost: asyncio.Future[None] = loop.create_future()
-        self._reject: Optional[Tuple[int, Headers, bytearray]] = None
+        self._reject: Optional[HandshakeReply] = None  # a rejection arriving
         self._ended: Optional[Tuple[int, str]] = None  # how the server ended it
         self._sent_close: Optional[Tuple[int, str]] = None
         self._server: Optional[WebSocket] = None
@@ -376,17 +376,13 @@ class TestWebSocket:
                 self.response_headers = Headers(event.extra_headers)
                 if not self._handshake.done():
                     self._handshake.set_result(None)
-            elif kind is RejectConnection:
-                assert isinstance(event, RejectConnection)
-                self._reject = (event.status_code, Headers(event.headers), bytearray())
-                if not event.has_body:
-                    self._rejected()
-            elif kind is RejectData:
-                assert isinstance(event, RejectData)
-                if self._reject is not None:
-                    self._reject[2].extend(event.data)
-                    if event.body_finished:
-                        self._rejected()
+            elif kind is RejectConnection or kind is RejectData:
+                if self._reject is None:
+                    self._reject = HandshakeReply()
+                try:
+                    self._reject.take([event])
+                except WebSocketResponseError as exc:
+                    self._handshake_failed(exc)
             else:
                 if isinstance(event, CloseConnection) and self._ended is None:
                     self._ended = (event.code, event.reason or "")
@@ -396,11 +392,6 @@ class TestWebSocket:
                 self._events.append(event)
         self._write(conn.data_to_send())  # pongs and the echo of the server's close
         self._wake()
-
-    def _rejected(self) -> None:
-        assert self._reject is not None
-        status, headers, body = self._reject
-        self._handshake_failed(WebSocketResponseError(status, headers, bytes(body)))
 
     def _handshake_failed(self, exc: WebSocketError) -> None:
         if self._ended is None:

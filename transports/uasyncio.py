@@ -15,8 +15,6 @@ from wsproto_lite.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
-    RejectConnection,
-    RejectData,
     TextMessage,
 )
 from wsproto_lite.events import Request as RequestEvent
@@ -29,11 +27,11 @@ from ._common import (
     PING,
     PONG,
     TEXT,
-    Headers,
+    HandshakeReply,
     Request,
     WebSocketError,
     WebSocketResponseError,
-    host_header,
+    client_request,
     message_event,
     message_limit,
     parse_url,
@@ -424,34 +422,19 @@ async def connect(
         streams = opened
     reader, writer = streams
     ws = WebSocket(reader, writer, True, close_timeout, max_message_length)
-    event = RequestEvent(
-        host=host_header(host, port, secure),
-        target=target,
-        subprotocols=subprotocols or [],
-        extra_headers=headers or [],
-    )
-    ws.request = Request(target, Headers(headers or []), host=event.host)
+    event, ws.request = client_request(host, port, secure, target, subprotocols, headers)
     await ws._send_bytes(ws._conn.send(event))
-    status = 0
-    reject_headers = Headers()
-    body = b""
+    reply = HandshakeReply()
     try:
         while True:
             events = await ws._read_handshake(open_timeout)
             if not events:
                 raise WebSocketError(1006, "connection closed in the handshake")
-            for ev in events:
-                if isinstance(ev, AcceptConnection):
-                    ws.subprotocol = ev.subprotocol
-                    ws._opened()
-                    return ws
-                if isinstance(ev, RejectConnection):
-                    status = ev.status_code
-                    reject_headers = Headers(ev.headers)
-                elif isinstance(ev, RejectData):
-                    body += ev.data
-                    if ev.body_finished:
-                        raise WebSocketResponseError(status, reject_headers, body)
+            accepted = reply.take(events)
+            if accepted is not None:
+                ws.subprotocol = accepted.subprotocol
+                ws._opened()
+                return ws
     except RemoteProtocolError as exc:
         await ws._shutdown()
         raise WebSocketError(1006, "bad handshake: %s" % exc) from None
