@@ -179,9 +179,11 @@ class ParseResult:
 
 def frame_bound(parser: FrameParser) -> int | None:
     """The most bytes a drained parser may hold before the next feed, or None (no limit)."""
-    if parser.max_frame_size >= _UNLIMITED:
+    # A frame over the message limit is refused at its header as well.
+    limit = min(parser.max_frame_size, parser.max_message_size)
+    if limit >= _UNLIMITED:
         return None
-    return max(parser.max_frame_size, 125) + 14
+    return max(limit, 125) + 14
 
 
 def as_buffer(data: bytes, kind: int) -> "bytes | bytearray | memoryview":
@@ -450,7 +452,7 @@ class Watcher:
                         self.fed_since_drain,
                     )
             if self.max_message_size is not None:
-                held = sum(len(p) for p in conn._parts)
+                held = sum(len(p) for p in conn._parts or ())
                 check(
                     held <= self.max_message_size,
                     "%d bytes of message pieces held, limit %d",
@@ -637,7 +639,7 @@ class Watcher:
         if event.frame_finished:
             conn = self.conn
             assert conn is not None
-            frame_limit = conn._parser.max_frame_size
+            frame_limit = min(conn._parser.max_frame_size, conn._parser.max_message_size)
             # A text frame's pieces may carry up to 3 bytes of a code point begun before it.
             # Whether max_frame_size also bounds what an extension outputs is left open
             # (max_message_size must: PEERS.md §2 item 8), so frames are checked without.

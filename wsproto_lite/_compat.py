@@ -3,6 +3,8 @@
 Imports nothing MicroPython lacks; typing-only names exist for the checker only.
 """
 
+import sys
+
 TYPE_CHECKING = False  # mypy treats any name TYPE_CHECKING as true
 if TYPE_CHECKING:
     from typing import Callable, List, Sequence, Tuple, Union
@@ -72,3 +74,22 @@ class _State:
 
     def __hash__(self) -> int:
         return self.value
+
+
+MICROPYTHON = sys.implementation.name == "micropython"
+
+
+def own_defaults(obj: object, names: "Tuple[str, ...]") -> None:
+    """Give obj its own copy of the class attributes `names` (CPython only).
+
+    A per-connection object starts with its state as class attributes. MicroPython
+    keeps an instance's attributes in a hash table that grows in steps (2, 4, 6, 8,
+    10, 12, 17, ... entries of 8 bytes) and never shrinks, so an attribute left at its
+    class default costs nothing there: an idle connection holds only what it changed.
+    CPython reads an instance's own attributes faster than class ones (about 20 ns per
+    read on 3.11 and 3.12), so there each instance gets them all up front.
+    """
+    if not MICROPYTHON:
+        cls = type(obj)
+        for name in names:
+            setattr(obj, name, getattr(cls, name))

@@ -5,7 +5,15 @@ Replies that receiving produces (pong, close echo, the close frame of a failed
 connection) wait in an outbox, data_to_send(), when automatic replies are on.
 """
 
-from ._compat import HAVE_ENUM, TYPE_CHECKING, Enum, _State, default_random_bytes
+from ._compat import (
+    HAVE_ENUM,
+    TYPE_CHECKING,
+    Enum,
+    _State,
+    const,
+    default_random_bytes,
+    own_defaults,
+)
 from .errors import InvalidUTF8, LocalProtocolError, MessageTooBig, RemoteProtocolError
 from .events import (
     BytesMessage,
@@ -25,7 +33,7 @@ from .frames import (
     encode_text,
     parse_close_payload,
 )
-from .utf8 import Utf8Decoder
+from .utf8 import Utf8Decoder, decode_utf8
 
 if TYPE_CHECKING:
     from typing import Any, Iterator, List, Optional, Sequence, Union
@@ -87,6 +95,33 @@ _LOCAL_CLOSING = ConnectionState.LOCAL_CLOSING
 _REMOTE_CLOSING = ConnectionState.REMOTE_CLOSING
 _CLOSED = ConnectionState.CLOSED
 
+_AUTO_REPLY = const(1)
+_WHOLE_MESSAGES = const(2)
+
+# Connection's per-instance state (see _compat.own_defaults).
+_CONNECTION_STATE = (
+    "client",
+    "_extensions",
+    "max_message_size",
+    "_options",
+    "_random_bytes",
+    "_key_pool",
+    "_key_pos",
+    "_state",
+    "_draining",
+    "_outbox",
+    "_frame_started",
+    "_extended_size",
+    "_decoder",
+    "_in_text",
+    "_parts",
+    "_sending",
+)
+
+
+class _Parser(FrameParser):
+    stream_payload = True  # data frames are taken piece by piece as they arrive
+
 
 class Connection:
     """A WebSocket connection after the opening handshake: frames only.
@@ -106,6 +141,25 @@ class Connection:
         random_bytes: where mask keys come from; defaults to os.urandom.
     """
 
+    # Starting values, as class attributes until changed (see _compat.own_defaults): an
+    # idle server connection on MicroPython holds a handful of attributes, not twenty.
+    client = False
+    _extensions: "Sequence[Any]" = ()
+    max_message_size: "Optional[int]" = 1 << 20
+    _options = 0  # _AUTO_REPLY | _WHOLE_MESSAGES
+    _random_bytes: "Optional[RandomBytes]" = None  # None: os.urandom, 64 keys a call
+    _key_pool = b""
+    _key_pos = 0
+    _state = _OPEN
+    _draining = False  # EOF came; buffered frames are still to be delivered
+    _outbox = b""
+    _frame_started = False  # a data frame's first piece went through the extensions
+    _extended_size = 0  # bytes the extensions made of the message so far
+    _decoder: "Optional[Utf8Decoder]" = None  # made at the first streamed text frame
+    _in_text = False  # a text message is under way in pieces (fragments, or streamed)
+    _parts: "Optional[List[Any]]" = None  # pieces of a message, in whole_messages mode
+    _sending: "Optional[int]" = None  # opcode of a fragmented message being sent
+
     def __init__(
         self,
         connection_type: ConnectionType,
@@ -121,38 +175,53 @@ class Connection:
             connection_type is not ConnectionType.SERVER
         ):
             raise TypeError("connection_type is ConnectionType.CLIENT or .SERVER")
-        self.client = connection_type is ConnectionType.CLIENT
-        self.connection_type = connection_type
+        own_defaults(self, _CONNECTION_STATE)
+        # Only what differs from the class defaults is stored (MicroPython's memory).
+        if connection_type is ConnectionType.CLIENT:
+            self.client = True
         # As in wsproto: only enabled extensions take part.
-        self.extensions = [ext for ext in extensions or () if ext.enabled()]
-        self.max_message_size = max_message_size
-        self.auto_reply = auto_reply
-        self.whole_messages = whole_messages
-        self._random_bytes = random_bytes or default_random_bytes
-        # os.urandom is a system call: draw 64 keys per call instead of one (about 5x
-        # cheaper per frame, benchmarks/core.py "client send 16 B"). An injected
-        # random_bytes is asked for each key, so tests see exactly the keys they give.
-        self._key_pool_size = 256 if self._random_bytes is default_random_bytes else 4
-        self._key_pool = b""
-        self._key_pos = 0
-        self._state = _OPEN
-        self._draining = False  # EOF came; buffered frames are still to be delivered
-        self._outbox = b""
-        self._parser = FrameParser(
+        enabled = [ext for ext in extensions or () if ext.enabled()]
+        if enabled:
+            self._extensions = enabled
+        if max_message_size != Connection.max_message_size:
+            self.max_message_size = max_message_size
+        options = (_AUTO_REPLY if auto_reply else 0) | (_WHOLE_MESSAGES if whole_messages else 0)
+        if options:
+            self._options = options
+        # An injected random_bytes is asked for each key, so tests see exactly the keys
+        # they give; os.urandom is a system call, so by default one call draws 64 keys
+        # (about 5x cheaper per frame, benchmarks/core.py "client send 16 B").
+        if random_bytes is not None:
+            self._random_bytes = random_bytes
+        # max_frame_size None: the message limit bounds every frame already.
+        self._parser = _Parser(
             expect_mask=not self.client,
-            max_frame_size=max_message_size if max_frame_size is None else max_frame_size,
+            max_frame_size=max_frame_size,
             max_message_size=max_message_size,
-            allowed_rsv=7 if self.extensions else 0,  # then the extensions must claim them
-            stream_payload=True,
+            allowed_rsv=7 if self._extensions else 0,  # then the extensions must claim them
         )
-        self._frame_started = False  # a data frame's first piece went through the extensions
-        self._extended_size = 0  # bytes the extensions made of the message so far
-        self._decoder: Optional[Utf8Decoder] = None  # made at the first text frame
-        self._in_text = False  # the message being received is text
-        self._parts: List[Any] = []  # pieces of a message, in whole_messages mode
-        self._sending: Optional[int] = None  # opcode of a fragmented message being sent
         if trailing_data:
             self.receive_data(trailing_data)
+
+    @property
+    def auto_reply(self) -> bool:
+        """Whether pongs, the close echo and a failure's close frame go to data_to_send()."""
+        return bool(self._options & _AUTO_REPLY)
+
+    @property
+    def whole_messages(self) -> bool:
+        """Whether each message comes as one event (else a piece per frame and read)."""
+        return bool(self._options & _WHOLE_MESSAGES)
+
+    @property
+    def extensions(self) -> "List[Any]":
+        """The extensions taking part (those enabled), in the order negotiated."""
+        return list(self._extensions)
+
+    @property
+    def connection_type(self) -> ConnectionType:
+        """ConnectionType.CLIENT or ConnectionType.SERVER."""
+        return ConnectionType.CLIENT if self.client else ConnectionType.SERVER
 
     @property
     def state(self) -> ConnectionState:
@@ -218,20 +287,28 @@ class Connection:
                     if self._draining:
                         # RFC 6455 §7.1.5: no close frame received, the close code is 1006.
                         self._draining = False
-                        self._parts = []
+                        self._parts = None
                         return CloseConnection(1006)
                     return None
                 opcode, payload, fin, rsv, done = frame
-                if self.extensions:
+                if self._extensions:
                     payload = self._extensions_inbound(opcode, payload, fin, rsv, done)
-                if opcode == 2 and fin and done and not self._parts:
-                    return BytesMessage(payload)  # the common case, kept short
+                if fin and done and opcode and not self._parts and not self._in_text:
+                    # A message in one frame that came whole, the common case kept short
+                    # (and without a decoder kept per connection for its text).
+                    if opcode == 2:
+                        return BytesMessage(payload)
+                    if opcode == 1:
+                        try:
+                            return TextMessage(decode_utf8(payload))
+                        except UnicodeError:
+                            raise InvalidUTF8("text message is not valid UTF-8") from None
                 if opcode < 8:
                     event = self._receive_data_frame(opcode, payload, fin, done)
                     if event is not None:
                         return event
                 elif opcode == 9:
-                    if self.auto_reply and state is _OPEN:
+                    if self._options & _AUTO_REPLY and state is _OPEN:
                         self._outbox += self._frame(10, payload)
                     return Ping(payload)
                 elif opcode == 10:
@@ -250,9 +327,9 @@ class Connection:
                 raise RemoteProtocolError("RSV bits set on a control frame")
             return payload
         if not self._frame_started:
-            length = len(payload) if done else len(payload) + self._parser._remaining
+            length = len(payload) if done else len(payload) + self._parser.remaining
             claimed = 0
-            for ext in self.extensions:
+            for ext in self._extensions:
                 result = ext.frame_inbound_header(self, opcode, RsvBits.from_int(rsv), length)
                 if isinstance(result, int):
                     raise _extension_error(result, "header")
@@ -260,13 +337,13 @@ class Connection:
             if rsv & ~claimed:
                 raise RemoteProtocolError("RSV bits 0x%x set without an extension" % rsv)
         self._frame_started = not done
-        for ext in self.extensions:
+        for ext in self._extensions:
             out = ext.frame_inbound_payload_data(self, payload)
             if isinstance(out, int):
                 raise _extension_error(out, "payload")
             payload = out
         if done:
-            for ext in self.extensions:
+            for ext in self._extensions:
                 tail = ext.frame_inbound_complete(self, fin)
                 if isinstance(tail, int):
                     raise _extension_error(tail, "frame end")
@@ -285,10 +362,13 @@ class Connection:
     def _receive_data_frame(
         self, opcode: int, payload: bytes, fin: bool, done: bool
     ) -> "Optional[Message]":
-        if opcode:
-            self._in_text = opcode == 1
         last = fin and done
-        if self._in_text:
+        if opcode == 1:
+            self._in_text = True
+        elif opcode == 2 and self._in_text:
+            self._in_text = False
+        text = self._in_text
+        if text:
             decoder = self._decoder
             if decoder is None:
                 decoder = self._decoder = Utf8Decoder()
@@ -297,32 +377,37 @@ class Connection:
             except UnicodeError:
                 decoder.reset()
                 raise InvalidUTF8("text message is not valid UTF-8") from None
+            if last:
+                self._in_text = False  # so the next whole text frame takes the short way
         else:
             data = payload
-        if not self.whole_messages:
-            if self._in_text:
+        if not self._options & _WHOLE_MESSAGES:
+            if text:
                 return TextMessage(data, done, last)
             return BytesMessage(data, done, last)
         parts = self._parts
         if not last:
-            parts.append(data)
+            if parts is None:
+                self._parts = [data]
+            else:
+                parts.append(data)
             return None
         if parts:
             parts.append(data)
-            data = "".join(parts) if self._in_text else b"".join(parts)
-            self._parts = []
-        if self._in_text:
+            data = "".join(parts) if text else b"".join(parts)
+            self._parts = None
+        if text:
             return TextMessage(data)
         return BytesMessage(data)
 
     def _receive_close(self, payload: bytes) -> CloseConnection:
         code, reason = parse_close_payload(payload)
-        self._parts = []
+        self._parts = None
         if self._draining:  # the close came before the EOF: too late to answer it
             self._draining = False
         elif self._state is _LOCAL_CLOSING:
             self._state = _CLOSED
-        elif self.auto_reply:
+        elif self._options & _AUTO_REPLY:
             self._outbox += self._frame(8, encode_close_payload(code, reason))
             self._state = _CLOSED
         else:
@@ -333,12 +418,12 @@ class Connection:
         """RFC 6455 §7.1.7: report the violation, send our close if we still may, stop."""
         event = exc.event_hint
         assert isinstance(event, ProtocolViolation)
-        self._parts = []
+        self._parts = None
         if self._draining:
             self._draining = False
         elif self._state is _LOCAL_CLOSING:
             self._state = _CLOSED
-        elif self.auto_reply:
+        elif self._options & _AUTO_REPLY:
             response = event.response()
             self._outbox += self._frame(8, encode_close_payload(response.code, response.reason))
             self._state = _CLOSED
@@ -349,7 +434,8 @@ class Connection:
     def data_to_send(self) -> bytes:
         """Drain the bytes that receiving produced (only with auto_reply)."""
         out = self._outbox
-        self._outbox = b""
+        if out:
+            self._outbox = b""
         return out
 
     # -- sending -----------------------------------------------------------------------
@@ -358,10 +444,10 @@ class Connection:
         self, opcode: int, payload: "Union[bytes, bytearray, memoryview]", fin: bool = True
     ) -> bytes:
         rsv = 0
-        if self.extensions and opcode < 8:
+        if self._extensions and opcode < 8:
             bits = RsvBits()
             # Outbound in reverse order, so the first extension is the outermost (wsproto).
-            for ext in reversed(self.extensions):
+            for ext in reversed(self._extensions):
                 bits, payload = ext.frame_outbound(self, opcode, bits, bytes(payload), fin)
             rsv = bits.to_int()
         if self.client:
@@ -371,10 +457,18 @@ class Connection:
     def _mask_key(self) -> bytes:
         pos = self._key_pos
         if pos >= len(self._key_pool):
-            self._key_pool = self._random_bytes(self._key_pool_size)
+            self._new_key_pool()
             pos = 0
         self._key_pos = pos + 4
         return self._key_pool[pos : pos + 4]
+
+    def _new_key_pool(self) -> bytes:
+        source = self._random_bytes
+        if source is None:
+            pool = self._key_pool = default_random_bytes(256)
+        else:
+            pool = self._key_pool = source(4)
+        return pool
 
     def send(self, event: "Event") -> bytes:
         """Serialise an event to bytes for the network.
@@ -399,13 +493,13 @@ class Connection:
                 payload = data
             fin = event.message_finished
             sending = self._sending
-            if sending is None and fin and not self.extensions and len(payload) < 126:
+            if sending is None and fin and not self._extensions and len(payload) < 126:
                 # The common case inline: about 30% of a small send (benchmarks/core.py).
                 if self.client:
                     pos = self._key_pos
                     pool = self._key_pool
                     if pos >= len(pool):
-                        pool = self._key_pool = self._random_bytes(self._key_pool_size)
+                        pool = self._new_key_pool()
                         pos = 0
                     self._key_pos = pos + 4
                     key = pool[pos : pos + 4]
@@ -422,7 +516,8 @@ class Connection:
                         raise LocalProtocolError("a fragmented message cannot change type")
                     opcode = 0
                 out = self._frame(opcode, payload, fin)
-                self._sending = None if fin else (sending if sending is not None else opcode)
+                if not fin or sending is not None:
+                    self._sending = None if fin else (sending if sending is not None else opcode)
         elif isinstance(event, CloseConnection):
             if state is not _OPEN and state is not _REMOTE_CLOSING:
                 raise LocalProtocolError("cannot send a close frame in state %r" % (state,))

@@ -8,12 +8,12 @@ for fuzzing other implementations.
 
 import struct
 
-from ._compat import HAVE_ENUM, TYPE_CHECKING, IntEnum, const
+from ._compat import HAVE_ENUM, TYPE_CHECKING, IntEnum, const, own_defaults
 from .errors import InvalidUTF8, LocalProtocolError, MessageTooBig, RemoteProtocolError
 from .utf8 import decode_utf8
 
 if TYPE_CHECKING:
-    from typing import List, Optional, Tuple, Union
+    from typing import Any, List, Optional, Tuple, Union
 
     Buffer = Union[bytes, bytearray, memoryview]
 
@@ -58,6 +58,19 @@ _MASKED = const(0x80)
 _LEN7 = const(0x7F)
 _UNLIMITED = 1 << 64  # larger than any length field can claim
 _MAX_CONTROL = const(125)
+# FrameParser's per-instance state (see _compat.own_defaults).
+_PARSER_STATE = (
+    "expect_mask",
+    "max_frame_size",
+    "max_message_size",
+    "allowed_rsv",
+    "stream_payload",
+    "_buf",
+    "_pos",
+    "_room",
+    "_error",
+    "_partial",
+)
 
 
 def is_control(opcode: int) -> bool:
@@ -290,6 +303,21 @@ class FrameParser:
     raises it again; the bytes after the bad header are never looked at.
     """
 
+    # Starting values, as class attributes until changed (see _compat.own_defaults).
+    expect_mask = True
+    max_frame_size = _UNLIMITED
+    max_message_size = _UNLIMITED
+    allowed_rsv = 0
+    stream_payload = False
+    _buf: "Buffer" = b""
+    _pos = 0
+    # Room left in the fragmented data message under way (None: no message under way).
+    _room: "Optional[int]" = None
+    _error: "Optional[RemoteProtocolError]" = None
+    # The data frame being streamed: [opcode, fin, rsv, key, payload bytes still due,
+    # bytes given so far (for the mask's key rotation)].
+    _partial: "Optional[List[Any]]" = None
+
     def __init__(
         self,
         expect_mask: bool,
@@ -298,21 +326,18 @@ class FrameParser:
         allowed_rsv: int = 0,
         stream_payload: bool = False,
     ) -> None:
-        self.expect_mask = expect_mask
-        self.max_frame_size = _UNLIMITED if max_frame_size is None else max_frame_size
-        self.max_message_size = _UNLIMITED if max_message_size is None else max_message_size
-        self.allowed_rsv = allowed_rsv
-        self.stream_payload = stream_payload
-        self._buf: Buffer = b""
-        self._pos = 0
-        self._in_message = False  # a fragmented data message is under way
-        self._message_room = self.max_message_size
-        self._error: Optional[RemoteProtocolError] = None
-        # The data frame being streamed: its header values, payload bytes still due,
-        # and how far into it we are (for the mask's key rotation).
-        self._partial: Optional[Tuple[int, bool, int, bytes]] = None
-        self._remaining = 0
-        self._offset = 0
+        own_defaults(self, _PARSER_STATE)
+        # Only what differs from the class defaults is stored (MicroPython's memory).
+        if not expect_mask:
+            self.expect_mask = False
+        if max_frame_size is not None:
+            self.max_frame_size = max_frame_size
+        if max_message_size is not None:
+            self.max_message_size = max_message_size
+        if allowed_rsv:
+            self.allowed_rsv = allowed_rsv
+        if stream_payload and not self.stream_payload:
+            self.stream_payload = True
 
     def feed(self, data: "Buffer") -> None:
         """Append bytes from the network."""
@@ -335,6 +360,12 @@ class FrameParser:
     def buffered(self) -> int:
         """Bytes received and not yet parsed (bounded by a header plus one feed())."""
         return len(self._buf) - self._pos
+
+    @property
+    def remaining(self) -> int:
+        """Payload bytes still due of the data frame being streamed (0 between frames)."""
+        partial = self._partial
+        return 0 if partial is None else partial[4]
 
     def next_frame(self) -> "Optional[Frame]":
         """Return the next frame (or frame piece), or None until more bytes arrive."""
@@ -377,9 +408,9 @@ class FrameParser:
             elif opcode > 2:
                 raise RemoteProtocolError("reserved opcode 0x%x" % opcode)
             elif opcode == 0:
-                if not self._in_message:
+                if self._room is None:
                     raise RemoteProtocolError("continuation frame without a message to continue")
-            elif self._in_message:
+            elif self._room is not None:
                 raise RemoteProtocolError("new data frame inside a fragmented message")
             if bool(b1 & _MASKED) != self.expect_mask:
                 raise RemoteProtocolError(
@@ -410,7 +441,8 @@ class FrameParser:
                     raise MessageTooBig(
                         "frame of %d bytes, limit %d" % (length, self.max_frame_size)
                     )
-                if length > self._message_room:
+                room = self._room
+                if length > (self.max_message_size if room is None else room):
                     raise MessageTooBig("message over %d bytes" % self.max_message_size)
         except RemoteProtocolError as exc:
             self._error = exc
@@ -427,15 +459,20 @@ class FrameParser:
         if end > len(buf) and (opcode >= 8 or not self.stream_payload):
             return None  # the header is parsed again, cheaply, when the rest arrives
         if opcode < 8:
-            self._in_message = not fin
-            self._message_room = self.max_message_size if fin else self._message_room - length
+            room = self._room
+            if not fin:
+                self._room = (self.max_message_size if room is None else room) - length
+            elif room is not None:
+                self._room = None  # the message's last frame
         if end > len(buf):
             self._pos = start
-            self._partial = (opcode, fin, rsv, key)
-            self._remaining = length
-            self._offset = 0
+            self._partial = [opcode, fin, rsv, key, length, 0]
             return self._continue_partial()
-        self._pos = end
+        if end == len(buf):  # all read: let the bytes go now, not at the next call
+            self._buf = b""
+            self._pos = 0
+        else:
+            self._pos = end
         if not key:
             payload = bytes(buf[start:end])
         elif length <= _SMALL:
@@ -447,26 +484,27 @@ class FrameParser:
     def _continue_partial(self) -> "Optional[Tuple[int, bytes, bool, int, bool]]":
         partial = self._partial
         assert partial is not None
-        opcode, fin, rsv, key = partial
+        opcode, fin, rsv, key, remaining, offset = partial
         buf = self._buf
         pos = self._pos
         take = len(buf) - pos
-        if take > self._remaining:
-            take = self._remaining
-        if take == 0 and self._remaining:
+        if take > remaining:
+            take = remaining
+        if take == 0 and remaining:
             return None
         end = pos + take
         if key:
-            payload = mask(buf[pos:end], key, self._offset)
+            payload = mask(buf[pos:end], key, offset)
         else:
             payload = bytes(buf[pos:end])
         self._pos = end
-        self._offset += take
-        self._remaining -= take
-        done = self._remaining == 0
-        if done:
+        remaining -= take
+        if remaining:
+            partial[4] = remaining
+            partial[5] = offset + take
+        else:
             self._partial = None
-        return opcode, payload, fin, rsv, done
+        return opcode, payload, fin, rsv, not remaining
 
 
 def build_frame(
