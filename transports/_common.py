@@ -16,7 +16,7 @@ from wsproto_lite.events import (
 from wsproto_lite.events import Request as RequestEvent
 
 if TYPE_CHECKING:
-    from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+    from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
     from wsproto_lite.events import Event
 
@@ -66,19 +66,49 @@ class WebSocketResponseError(WebSocketError):
 class Headers:
     """Case-insensitive, multi-valued HTTP headers; names and values read as str (latin-1).
 
-    Keeps the pairs as they came (bytes from the core) and decodes on access: headers
-    are read once or twice per connection but kept for its whole life.
+    Built from (name, value) pairs, bytes or str. Keeps them, in order, as one bytes
+    object, b"name: value\\r\\n" per pair (str latin-1 encoded), and parses that on each
+    access: headers are read once or twice per connection but kept for its whole life,
+    and one bytes object costs far less than a list of tuples of bytes (on MicroPython
+    most of all).
+
+    Raises ValueError for a name containing ":", CR or LF, or a value containing CR or
+    LF: no header the core accepts has one, and the stored form could not keep it apart.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_raw",)
 
-    def __init__(self, items: "Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]" = ()) -> None:
-        self._items = items
+    def __init__(self, items: "Iterable[Tuple[Union[bytes, str], Union[bytes, str]]]" = ()) -> None:
+        parts: List[Any] = []
+        wide = False
+        for name, value in items:
+            key = _field(name, True)
+            text = _field(value, False)
+            if isinstance(key, str) or isinstance(text, str):
+                wide = True
+            parts.extend((key, b": ", text, b"\r\n"))
+        # A str beyond latin-1 (CPython only; MicroPython encodes every str) keeps the
+        # blob a str, bytes pieces decoded, so every header still reads back as given.
+        self._raw: Union[bytes, str] = (
+            "".join([_text(part) for part in parts]) if wide else b"".join(parts)
+        )
+
+    def _fields(self) -> "List[Tuple[Any, Any]]":
+        """The stored (name, value) pairs: bytes, or str in a blob of text beyond latin-1."""
+        raw = self._raw
+        lines: List[Any] = raw.split("\r\n") if isinstance(raw, str) else raw.split(b"\r\n")
+        lines.pop()  # what follows the last CRLF: nothing
+        colon = ":" if isinstance(raw, str) else b":"
+        pairs = []
+        for line in lines:
+            at = line.find(colon)  # a name has no ":"; ": " follows it
+            pairs.append((line[:at], line[at + 2 :]))
+        return pairs
 
     def get(self, name: str, default: "Optional[str]" = None) -> "Optional[str]":
         """The first value of `name`, or `default`."""
         name = name.lower()
-        for key, value in self._items:
+        for key, value in self._fields():
             if _text(key).lower() == name:
                 return _text(value)
         return default
@@ -86,7 +116,7 @@ class Headers:
     def getall(self, name: str) -> "List[str]":
         """Every value of `name`, in order."""
         name = name.lower()
-        return [_text(value) for key, value in self._items if _text(key).lower() == name]
+        return [_text(value) for key, value in self._fields() if _text(key).lower() == name]
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
@@ -99,16 +129,38 @@ class Headers:
 
     def items(self) -> "List[Tuple[str, str]]":
         """(name, value) pairs as received."""
-        return [(_text(key), _text(value)) for key, value in self._items]
+        return [(_text(key), _text(value)) for key, value in self._fields()]
 
     def __iter__(self) -> "Iterator[str]":
-        return iter([_text(key) for key, _ in self._items])
+        return iter([_text(key) for key, _ in self._fields()])
 
     def __len__(self) -> int:
-        return len(self._items)
+        raw = self._raw
+        return raw.count("\r\n") if isinstance(raw, str) else raw.count(b"\r\n")
 
     def __repr__(self) -> str:
         return "Headers(%r)" % (self.items(),)
+
+
+def _field(value: "Union[bytes, str]", name: bool) -> "Union[bytes, str]":
+    """A header name or value as stored: bytes (str latin-1 encoded), or a str beyond latin-1."""
+    if isinstance(value, str):
+        if "\r" in value or "\n" in value or (name and ":" in value):
+            raise ValueError(_bad_field(value, name))
+        try:
+            return value.encode("latin-1")
+        except UnicodeError:
+            return value
+    data = bytes(value)
+    if b"\r" in data or b"\n" in data or (name and b":" in data):
+        raise ValueError(_bad_field(value, name))
+    return data
+
+
+def _bad_field(value: "Union[bytes, str]", name: bool) -> str:
+    if name:
+        return "header name %r contains ':', CR or LF" % (value,)
+    return "header value %r contains CR or LF" % (value,)
 
 
 def _text(value: "Union[bytes, str]") -> str:
@@ -118,9 +170,18 @@ def _text(value: "Union[bytes, str]") -> str:
 
 
 class Request:
-    """The upgrade request a handler sees before it accepts or rejects."""
+    """The upgrade request a handler sees before it accepts or rejects.
 
-    __slots__ = ("method", "path", "query", "target", "headers", "host", "subprotocols")
+    `target` and `headers` (Headers) are attributes; `method`, `path` and `query`
+    (`target` split at its first "?"), `host` and `subprotocols` (a new list on each
+    read) are read-only properties. A Request lives as long as its connection, so it
+    stores `method`, `host` and `subprotocols` only when they differ from their defaults:
+    "GET", the Host header's value ("" without one), and no subprotocols.
+    """
+
+    # Unset slots are the defaults: read with getattr(), so MicroPython (which ignores
+    # __slots__ and stores attributes in a per-instance table) stores nothing for them.
+    __slots__ = ("target", "headers", "_method", "_host", "_subprotocols")
 
     def __init__(
         self,
@@ -130,14 +191,38 @@ class Request:
         subprotocols: "Optional[List[str]]" = None,
         method: str = "GET",
     ) -> None:
-        self.method = method
         self.target = target
-        path, _, query = target.partition("?")
-        self.path = path
-        self.query = query
         self.headers = headers
-        self.host = host
-        self.subprotocols: List[str] = list(subprotocols or ())
+        if method != "GET":
+            self._method = method
+        if host != (headers.get("host") or ""):
+            self._host = host
+        if subprotocols:
+            self._subprotocols = tuple(subprotocols)
+
+    @property
+    def method(self) -> str:
+        method: str = getattr(self, "_method", "GET")
+        return method
+
+    @property
+    def path(self) -> str:
+        return self.target.partition("?")[0]
+
+    @property
+    def query(self) -> str:
+        return self.target.partition("?")[2]
+
+    @property
+    def host(self) -> str:
+        host: Optional[str] = getattr(self, "_host", None)
+        if host is None:
+            return self.headers.get("host") or ""
+        return host
+
+    @property
+    def subprotocols(self) -> "List[str]":
+        return list(getattr(self, "_subprotocols", ()))
 
     def __repr__(self) -> str:
         return "Request(%r %r)" % (self.method, self.target)
@@ -226,6 +311,37 @@ def request_from_event(event: "RequestEvent") -> Request:
         Headers([(b"host", event.host.encode())] + list(event.extra_headers)),
         host=event.host,
         subprotocols=event.subprotocols,
+    )
+
+
+def framework_target(req: "Any") -> str:
+    """The request target of another framework's request (Microdot's shape): `path`, then
+    "?" and `query_string` (or `query`) when there is one."""
+    query = getattr(req, "query_string", None) or getattr(req, "query", "") or ""
+    path: str = req.path
+    return path + "?" + query if query else path
+
+
+def request_from_framework(req: "Any") -> Request:
+    """The facade's Request for another framework's request (Microdot's shape).
+
+    Reads `method` ("GET" if missing), `path`, `query_string` or `query` (see
+    framework_target) and `headers`, a mapping with items(); the host comes from the Host
+    header and the subprotocols from Sec-WebSocket-Protocol (comma-separated, stripped).
+    """
+    headers = Headers(list(req.headers.items()))
+    subprotocols = []
+    for value in headers.getall("sec-websocket-protocol"):
+        for token in value.split(","):
+            token = token.strip()
+            if token:
+                subprotocols.append(token)
+    return Request(
+        framework_target(req),
+        headers,
+        host=headers.get("host") or "",
+        subprotocols=subprotocols,
+        method=getattr(req, "method", None) or "GET",
     )
 
 
