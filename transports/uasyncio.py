@@ -32,11 +32,13 @@ from ._common import (
     WebSocketError,
     WebSocketResponseError,
     client_request,
+    framework_target,
     message_event,
     message_limit,
     parse_url,
     rejection,
     request_from_event,
+    request_from_framework,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +85,28 @@ def _log_failure(message: str) -> None:
 _READ_SIZE = 2048
 _OPEN = ConnectionState.OPEN
 
+# What the server has answered to the upgrade (WebSocket._phase).
+_WAITING = 0  # nothing yet: the handler may accept() or reject()
+_ACCEPTED = 1
+_REJECTED = 2
+
+# What _take() found besides a message.
+_MORE = None  # the core needs more bytes
+_ENDED = 0  # the connection is over
+_SHUT = 1  # the connection is over and the socket is ours to close now
+
+_BUSY = object()  # WebSocket._write_wait while a task is inside write() and drain()
+
+
+async def _microdot_done(request: "Any", response: "Any") -> "Any":
+    # Registered with Microdot's request.after_request by websocket_upgrade: the socket
+    # belongs to the WebSocket now, so Microdot must not write a response of its own.
+    try:
+        from microdot import Response  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return response
+    return Response.already_handled
+
 
 class WebSocket:
     """One WebSocket connection over a stream pair (the same object twice on MicroPython).
@@ -104,6 +128,23 @@ class WebSocket:
     #: raises WebSocketError.
     max_message_length = -1
 
+    #: Seconds close() waits for the peer's close frame.
+    close_timeout = 10.0
+
+    #: The subprotocol agreed in the handshake, or None.
+    subprotocol: "Optional[str]" = None
+
+    # Starting values as class attributes: an instance stores only what it changes, as
+    # MicroPython charges 8 bytes per instance attribute (docs/micropython.rst).
+    _writer: "Optional[Writer]" = None  # None: the reader is the writer (MicroPython)
+    _client = False
+    _phase = _ACCEPTED  # serve_connection() sets _WAITING until the handler answers
+    _close_code: "Optional[int]" = None
+    _close_reason = ""
+    _eof = False
+    _request: "Any" = None  # a Request, or a framework's request until .request is read
+    _write_wait: "Any" = None  # None, _BUSY, or an Event other writers wait on
+
     def __init__(
         self,
         reader: "Reader",
@@ -124,19 +165,26 @@ class WebSocket:
             whole_messages=True,
         )
         self._reader = reader
-        self._writer = writer
-        self._client = client
-        self._lock = asyncio.Lock()  # one writer at a time: write + drain are not atomic
-        self._close_code: Optional[int] = None
-        self._close_reason = ""
-        self._accepted = client
-        self._answered = client
-        self._eof = False
-        self.close_timeout = close_timeout
-        #: The upgrade request, the client's on a server and ours on a client.
-        self.request: Optional[Request] = None
-        #: The subprotocol agreed in the handshake, or None.
-        self.subprotocol: Optional[str] = None
+        if writer is not reader:  # type: ignore[comparison-overlap]
+            self._writer = writer
+        if client:
+            self._client = True
+        if close_timeout != WebSocket.close_timeout:
+            self.close_timeout = close_timeout
+
+    @property
+    def request(self) -> "Optional[Request]":
+        """The upgrade request, the client's on a server and ours on a client."""
+        request = self._request
+        if request is not None and type(request) is not Request:
+            # A framework's request (websocket_upgrade): converted when first read.
+            request = self._request = request_from_framework(request)
+        result: "Optional[Request]" = request
+        return result
+
+    @request.setter
+    def request(self, request: "Optional[Request]") -> None:
+        self._request = request
 
     @property
     def closed(self) -> bool:
@@ -159,12 +207,19 @@ class WebSocket:
         self, subprotocol: "Optional[str]" = None, headers: "Optional[HeaderPairs]" = None
     ) -> None:
         """Server: answer the upgrade with 101 (the first receive() or send() does it too)."""
-        if self._accepted:
+        phase = self._phase
+        if phase == _ACCEPTED:
             return
-        if self._answered:
+        if phase == _REJECTED:
             raise WebSocketError(self._close_code or 1006, "the upgrade was rejected")
-        self._answered = self._accepted = True
-        self.subprotocol = subprotocol
+        self._phase = _ACCEPTED
+        await self._accept(subprotocol, headers)
+
+    async def _accept(
+        self, subprotocol: "Optional[str]", headers: "Optional[HeaderPairs]" = None
+    ) -> None:
+        if subprotocol is not None:
+            self.subprotocol = subprotocol
         await self._send_bytes(
             self._conn.send(AcceptConnection(subprotocol=subprotocol, extra_headers=headers))
         )
@@ -177,9 +232,9 @@ class WebSocket:
         headers: "Optional[HeaderPairs]" = None,
     ) -> None:
         """Server: answer the upgrade with an HTTP response instead, then close."""
-        if self._answered:
+        if self._phase != _WAITING:
             raise LocalProtocolError("the upgrade was answered already")
-        self._answered = True
+        self._phase = _REJECTED
         head, data = rejection(status, body, headers)
         out = self._conn.send(head) + self._conn.send(data)
         await self._send_bytes(out)
@@ -194,55 +249,62 @@ class WebSocket:
 
         Raises WebSocketError once the connection is over.
         """
-        if not self._accepted:
+        if self._phase != _ACCEPTED:
             await self.accept()
-        while True:
-            message = await self._next_message()
-            if message is not None:
-                return message
-            if self._close_code is not None:
-                raise WebSocketError(self._close_code, self._close_reason)
-
-    async def _next_message(self) -> "Optional[Union[str, bytes]]":
-        # Process what the core holds; read once more only when nothing came of it.
+        # Written out here rather than in helpers: a handler parked in receive() keeps
+        # this frame alive, and on MicroPython every further frame costs heap.
         conn = self._conn
-        message = None
-        for event in conn.events():
+        while True:
+            got = self._take()
+            out = conn.data_to_send()  # pongs, the close echo, a failure's close frame
+            if out:
+                await self._send_bytes(out)
+            if got is _MORE:
+                try:
+                    data = await self._reader.read(_READ_SIZE)
+                except OSError:
+                    data = b""
+                if data:
+                    conn.receive_data(data)
+                else:
+                    self._eof = True
+                    conn.receive_data(None)
+                continue
+            if got is _SHUT:
+                await self._shutdown()  # the server closes TCP first; a failure at once
+            elif got is not _ENDED:
+                return got  # type: ignore[no-any-return]
+            raise WebSocketError(self._close_code or 1006, self._close_reason)
+
+    def _take(self) -> "Any":
+        # The next message the core holds; else _MORE, _ENDED or _SHUT (see above).
+        conn = self._conn
+        while True:
+            event = conn.next_event()
+            if event is None:
+                if self._close_code is not None:
+                    return _ENDED
+                if self._eof:
+                    self._close_code = 1006
+                    self._close_reason = "connection lost"
+                    return _ENDED
+                return _MORE
             kind = type(event)
             if kind is TextMessage or kind is BytesMessage:
-                message = event.data
-                break
+                return event.data
             if isinstance(event, CloseConnection):
                 if self._close_code is None:
                     self._close_code = int(event.code)
                     self._close_reason = event.reason or ""
-                await self._send_bytes(conn.data_to_send())
-                if not self._client or type(event) is not CloseConnection:
-                    await self._shutdown()  # the server closes TCP first; a failure at once
-                return None
-        await self._send_bytes(conn.data_to_send())  # pongs
-        if message is not None or self._close_code is not None:
-            return message
-        if self._eof:
-            self._close_code = 1006
-            self._close_reason = "connection lost"
-            return None
-        try:
-            data = await self._reader.read(_READ_SIZE)
-        except OSError:
-            data = b""
-        if not data:
-            self._eof = True
-            conn.receive_data(None)
-        else:
-            conn.receive_data(data)
-        return None
+                if not self._client or kind is not CloseConnection:
+                    return _SHUT
+                return _ENDED
 
     async def send(
         self, data: "Union[str, bytes, bytearray]", opcode: "Optional[int]" = None
     ) -> None:
         """Send a message: str as text, bytes-like as binary, unless `opcode` says otherwise."""
-        if not self._accepted:
+        if self._phase != _ACCEPTED:
             await self.accept()
         if opcode == CLOSE:
             await self.close()
@@ -254,7 +316,7 @@ class WebSocket:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Run the closing handshake; gives up after `close_timeout` seconds."""
-        if not self._answered:
+        if self._phase == _WAITING:
             await self.reject(403)
             return
         if self._conn.state is _OPEN and self._close_code is None:
@@ -269,9 +331,12 @@ class WebSocket:
         await self._shutdown()
 
     async def _await_close(self) -> None:
-        # After our close frame: read (and drop data) until the peer's close or EOF.
-        while self._close_code is None:
-            await self._next_message()
+        # After our close frame: read (and drop messages) until the peer's close or EOF.
+        try:
+            while True:
+                await self.receive()
+        except WebSocketError:
+            pass
 
     def __aiter__(self) -> "WebSocket":
         return self
@@ -300,19 +365,33 @@ class WebSocket:
     async def _send_bytes(self, data: bytes) -> None:
         if not data:
             return
-        async with self._lock:
-            try:
-                self._writer.write(data)
-                await self._writer.drain()
-            except OSError:
-                if self._close_code is None:
-                    self._close_code = 1006
-                    self._close_reason = "connection lost"
+        # One writer at a time (write + drain are not atomic on a MicroPython stream).
+        # No lock kept per connection: an Event is made only when writers meet.
+        while self._write_wait is not None:
+            wait = self._write_wait
+            if wait is _BUSY:
+                wait = self._write_wait = asyncio.Event()
+            await wait.wait()
+        self._write_wait = _BUSY
+        writer: "Any" = self._writer or self._reader
+        try:
+            writer.write(data)
+            await writer.drain()
+        except OSError:
+            if self._close_code is None:
+                self._close_code = 1006
+                self._close_reason = "connection lost"
+        finally:
+            wait = self._write_wait
+            self._write_wait = None
+            if wait is not _BUSY:
+                wait.set()
 
     async def _shutdown(self) -> None:
+        writer: "Any" = self._writer or self._reader
         try:
-            self._writer.close()
-            await self._writer.wait_closed()
+            writer.close()
+            await writer.wait_closed()
         except OSError:
             pass
 
@@ -331,24 +410,21 @@ class WebSocket:
         return await asyncio.wait_for(read(), timeout)
 
 
-async def _run_handler(ws: WebSocket, handler: "Handler") -> None:
-    # The handler lifecycle shared with transports.asyncio (DESIGN.md section 3).
-    assert ws.request is not None
+async def _read_request(ws: WebSocket, timeout: float) -> bool:
+    # Server: read the upgrade request into ws._request; False when there is none (a
+    # bad request is answered 400, 405, 426 or 431). Its own frame, so the handshake's
+    # events are gone before the handler runs.
     try:
-        await handler(ws.request, ws)
-    except WebSocketError:
-        pass
-    except Exception:
-        _log_failure("WebSocket handler failed")
-        if not ws._answered:
-            await ws.reject(500)
-        elif ws._close_code is None:
-            await ws.close(1011)
-        return
-    if not ws._answered:
-        await ws.reject(403)
-    else:
-        await ws.close(1000)
+        events = await ws._read_handshake(timeout)
+    except RemoteProtocolError as exc:
+        await ws._send_bytes(ws._conn.send(exc.event_hint))
+        return False
+    except (asyncio.TimeoutError, OSError):
+        return False
+    for event in events:
+        if isinstance(event, RequestEvent):
+            ws._request = request_from_event(event)
+    return ws._request is not None  # None: EOF before a request
 
 
 async def serve_connection(
@@ -361,22 +437,26 @@ async def serve_connection(
 ) -> None:
     """Serve one accepted connection: read the upgrade request, then run the handler."""
     ws = WebSocket(reader, writer, False, close_timeout, max_message_length)
+    ws._phase = _WAITING  # the handler answers: accept() or reject()
+    if not await _read_request(ws, handshake_timeout):
+        await ws._shutdown()
+        return
+    # The handler lifecycle of DESIGN.md section 3, as in transports.asyncio.
     try:
-        events = await ws._read_handshake(handshake_timeout)
-    except RemoteProtocolError as exc:
-        await ws._send_bytes(ws._conn.send(exc.event_hint))  # 400, 405, 426 or 431
-        await ws._shutdown()
+        await handler(ws._request, ws)
+    except WebSocketError:
+        pass
+    except Exception:
+        _log_failure("WebSocket handler failed")
+        if ws._phase == _WAITING:
+            await ws.reject(500)
+        elif ws._close_code is None:
+            await ws.close(1011)
         return
-    except (asyncio.TimeoutError, OSError):
-        await ws._shutdown()
-        return
-    for event in events:
-        if isinstance(event, RequestEvent):
-            ws.request = request_from_event(event)
-    if ws.request is None:  # EOF before a request
-        await ws._shutdown()
-        return
-    await _run_handler(ws, handler)
+    if ws._phase == _WAITING:
+        await ws.reject(403)
+    else:
+        await ws.close(1000)
 
 
 async def serve(
@@ -448,32 +528,44 @@ async def websocket_upgrade(request: "Any", subprotocol: "Optional[str]" = None)
 
     `request` needs `method`, `path` (and `query_string` or `query`), `headers` (a mapping)
     and `sock = (reader, writer)`. Raises WebSocketError after answering a bad request
-    with its HTTP status.
+    with its HTTP status. Under Microdot it also tells Microdot (after_request) that the
+    response is handled, so nothing is written after the WebSocket closes.
     """
+    register = getattr(request, "after_request", None)
+    if register is not None:  # Microdot: it writes no response of its own afterwards
+        register(_microdot_done)
     reader, writer = request.sock[0], request.sock[1]
     ws = WebSocket(reader, writer, False)
-    query = getattr(request, "query_string", None) or getattr(request, "query", "") or ""
-    target = request.path + ("?" + query if query else "")
-    pairs = list(request.headers.items())
     try:
-        ws._conn.initiate_upgrade_connection(pairs, target)
+        ws._conn.initiate_upgrade_connection(
+            list(request.headers.items()), framework_target(request)
+        )
     except RemoteProtocolError as exc:
         await ws._send_bytes(ws._conn.send(exc.event_hint))
         raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None
-    for event in ws._conn.events():
-        if isinstance(event, RequestEvent):
-            ws.request = request_from_event(event)
-    await ws.accept(subprotocol)
+    ws._conn.next_event()  # the core's Request event: ws.request is made from `request`
+    ws._request = request
+    await ws._accept(subprotocol)
     return ws
 
 
 def with_websocket(handler: "Callable[..., Awaitable[Any]]") -> "Callable[..., Awaitable[Any]]":
-    """Decorate a route `handler(request, ws, ...)`: upgrade, run it, then close."""
+    """Decorate a route `handler(request, ws, ...)`: upgrade, run it, then close.
+
+    The route returns the handler's result, or None when the upgrade was answered with
+    an error status or the connection ended under the handler (WebSocketError), as
+    serve() handlers end. Another exception closes with 1011 and reaches the framework.
+    """
 
     async def route(request: "Any", *args: "Any", **kwargs: "Any") -> "Any":
-        ws = await websocket_upgrade(request)
+        try:
+            ws = await websocket_upgrade(request)
+        except WebSocketError:
+            return None  # answered with 400 (or the like) already
         try:
             result = await handler(request, ws, *args, **kwargs)
+        except WebSocketError:
+            result = None  # the peer closed or vanished: the session is over
         except Exception:
             await ws.close(1011)  # no details on the wire; the framework sees the exception
             raise

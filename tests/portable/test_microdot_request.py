@@ -13,7 +13,7 @@ import asyncio
 from _streams import stream_pair
 
 from transports._common import WebSocketError
-from transports.uasyncio import websocket_upgrade, with_websocket
+from transports.uasyncio import _microdot_done, websocket_upgrade, with_websocket
 from wsproto_lite import ConnectionType, WSConnection
 from wsproto_lite.events import (
     AcceptConnection,
@@ -29,7 +29,7 @@ MASK_KEY = b"\x37\xfa\x21\x3d"
 
 
 class MicrodotLikeRequest:
-    """The attributes of microdot.Request that a WebSocket upgrade reads."""
+    """The attributes of microdot.Request that a WebSocket upgrade reads or calls."""
 
     def __init__(self, method, url, headers, sock):
         self.method = method
@@ -39,6 +39,11 @@ class MicrodotLikeRequest:
             self.path, self.query_string = url.split("?", 1)
         self.headers = headers
         self.sock = sock
+        self.after_request_handlers = []
+
+    def after_request(self, f):
+        self.after_request_handlers.append(f)
+        return f
 
 
 def parse_head(data):
@@ -105,8 +110,10 @@ async def test_websocket_upgrade_answers_101_and_keeps_the_request():
     assert ws.request.target == "/ws?room=1"
     assert ws.request.headers.get("sec-websocket-version") == "13"
     assert ws.request.host == "board.local"
+    assert ws.request is ws.request  # made from Microdot's request once, when first read
     assert ws.subprotocol is None
     assert not ws.closed
+    assert request.after_request_handlers == [_microdot_done]  # Microdot writes nothing after
 
     client_end.write(conn.send(TextMessage("ping?")))
     assert await ws.receive() == "ping?"
@@ -185,11 +192,30 @@ async def test_with_websocket_does_not_call_the_handler_on_a_bad_upgrade():
         called.append(ws)
 
     _, client_end, request = microdot_request(drop="Sec-WebSocket-Key")
-    try:
-        await handler(request)
-        raise AssertionError("no WebSocketError")
-    except WebSocketError:
-        pass
+    # Answered with 400 already: the route returns None (Microdot is told, by
+    # after_request, to write nothing more; test_microdot_app.py runs real Microdot).
+    assert await handler(request) is None
     reply = await client_end.read()
     assert reply.startswith(b"HTTP/1.1 400 "), reply
     assert called == []
+    assert request.after_request_handlers == [_microdot_done]
+
+
+async def test_with_websocket_route_ends_quietly_when_the_peer_closes_under_receive():
+    # Microdot's examples loop on `while True: await ws.receive()`: the peer's close
+    # raises WebSocketError inside the handler, and the route ends with None, not it.
+    @with_websocket
+    async def handler(request, ws):
+        while True:
+            await ws.send(await ws.receive())
+
+    conn, client_end, request = microdot_request()
+    route = asyncio.create_task(handler(request))
+    events = await events_until(client_end, conn, 1)
+    assert len(events) == 1 and type(events[0]) is AcceptConnection, events
+    client_end.write(conn.send(TextMessage("one")))
+    assert await events_until(client_end, conn, 1) == [TextMessage("one")]
+    client_end.write(conn.send(CloseConnection(1001, "bye")))
+    assert await events_until(client_end, conn, 1) == [CloseConnection(1001, "bye")]
+    assert await route is None
+    assert await client_end.read() == b""  # the server closed its side
