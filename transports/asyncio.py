@@ -142,6 +142,8 @@ class WebSocket:
         "_handshake",
         "_heard",
         "_loop",
+        "_gone",
+        "_live",
         "_lost",
         "_message",
         "_out",
@@ -201,17 +203,20 @@ class WebSocket:
         self._loop = asyncio.get_running_loop()
         self._transport: Optional[asyncio.Transport] = None
         self._message: Optional[Union[str, bytes]] = None  # waiting for receive()
-        self._out: List[bytes] = []  # frames not yet handed to the transport
+        self._out: Optional[List[bytes]] = None  # frames not yet handed to the transport
         self._out_size = 0
         self._flush_handle: Optional[asyncio.Handle] = None
         self._resume: Optional[asyncio.Handle] = None  # pull events again soon
         self._waiter: Optional[asyncio.Future[None]] = None
-        self._drain_waiters: List[asyncio.Future[None]] = []
+        self._drain_waiters: Optional[List[asyncio.Future[None]]] = None  # while paused
         self._paused_reading = False
         self._paused_writing = False
         self._close_code: Optional[int] = None
         self._close_reason = ""
-        self._lost: asyncio.Future[None] = self._loop.create_future()
+        # The connection is lost (_gone); a future for it is made only for who awaits it.
+        self._gone = False
+        self._lost: Optional[asyncio.Future[None]] = None
+        self._live: Optional[set[WebSocket]] = None  # a Server's set, left when all is done
         self._accepted = False
         self._peer_closed = False
         self._closing = False  # close() was called: its caller waits for the end itself
@@ -358,14 +363,15 @@ class WebSocket:
             self._close_code = code  # what receive() and send() report from now on
             self._close_reason = reason
             self._wake()
-        if not self._lost.done():
+        if not self._gone:
+            lost = self._lost_future()
             try:
-                await asyncio.wait_for(asyncio.shield(self._lost), self.close_timeout)
+                await asyncio.wait_for(asyncio.shield(lost), self.close_timeout)
             except asyncio.TimeoutError:
                 if self._transport is not None:
                     self._flush()
                     self._transport.abort()
-                await self._lost
+                await lost
 
     def __aiter__(self) -> "WebSocket":
         return self
@@ -473,6 +479,16 @@ class WebSocket:
             # The client waits for the server to close TCP, but not for ever.
             self._timer = self._loop.call_later(self.close_timeout, transport.abort)
 
+    def _lost_future(self) -> "asyncio.Future[None]":
+        # Done once the connection is lost; made on demand (a future per idle connection
+        # would cost ~0.4 KiB with its callback, benchmarks/memory.py).
+        lost = self._lost
+        if lost is None:
+            lost = self._lost = self._loop.create_future()
+            if self._gone:
+                lost.set_result(None)
+        return lost
+
     def _connection_lost(self) -> None:
         # Without the peer's close frame (EOF, reset, a violation, a dead peer) the client
         # has vanished: the handler is cancelled below, unless it is closing it itself.
@@ -482,8 +498,10 @@ class WebSocket:
         for handle in (self._timer, self._ping_deadline):
             if handle is not None:
                 handle.cancel()
-        if not self._lost.done():
-            self._lost.set_result(None)
+        self._gone = True
+        lost = self._lost
+        if lost is not None and not lost.done():
+            lost.set_result(None)
         if self._handshake is not None and not self._handshake.done():
             self._handshake.set_exception(WebSocketError(1006, "connection lost in handshake"))
         self._resume_writing()
@@ -493,11 +511,13 @@ class WebSocket:
             # The client vanished: cancel the handler so its `except CancelledError` runs.
             # A handler waiting in receive() learns it there, as WebSocketError(1006).
             task.cancel()
+        if self._live is not None:  # leave the server's set once the handler is done too
+            self._loop.call_soon(_forget, self._live, self, None)
 
     def _resume_writing(self) -> None:
         self._paused_writing = False
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -518,7 +538,11 @@ class WebSocket:
         # Frames written in one turn of the loop go out in one send() (an echo of 100
         # pipelined messages: one system call instead of 100, benchmarks/echo.py).
         if data:
-            self._out.append(data)
+            out = self._out
+            if out is None:
+                self._out = [data]  # no list kept per idle connection
+            else:
+                out.append(data)
             self._out_size += len(data)
             if self._out_size > _WRITE_HIGH:
                 self._flush()
@@ -532,16 +556,19 @@ class WebSocket:
         out = self._out
         if not out:
             return
-        self._out = []
+        self._out = None
         self._out_size = 0
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     async def _drain(self) -> None:
-        while self._paused_writing and not self._lost.done():
+        while self._paused_writing and not self._gone:
             waiter = self._loop.create_future()
-            self._drain_waiters.append(waiter)
+            if self._drain_waiters is None:
+                self._drain_waiters = [waiter]
+            else:
+                self._drain_waiters.append(waiter)
             await waiter
 
     def _wake(self) -> None:
@@ -697,7 +724,7 @@ class Server:
         """Wait until the listener and every connection are closed and handlers finished."""
         while self._live:
             live = list(self._live)
-            await asyncio.gather(*(ws._lost for ws in live))
+            await asyncio.gather(*(ws._lost_future() for ws in live))
             tasks = [ws._handler_task for ws in live if ws._handler_task is not None]
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.sleep(0)  # let the done callbacks above empty the set
@@ -794,7 +821,7 @@ def serve(
             )
             ws = protocol.ws
             live.add(ws)  # until it is closed and its handler has finished
-            ws._lost.add_done_callback(partial(_forget, live, ws))
+            ws._live = live
             return protocol
 
         server = await loop.create_server(factory, host, port, ssl=ssl, backlog=backlog)

@@ -501,11 +501,12 @@ class _Connect:
         timeout = self._client.timeout
         await ws._wait_lost()
         server = ws.server
-        if not server._lost.done():  # we closed first; the server sees EOF soon
-            await asyncio.wait([server._lost], timeout=timeout)
-            if not server._lost.done() and server._transport is not None:
+        if not server._gone:  # we closed first; the server sees EOF soon
+            lost = server._lost_future()
+            await asyncio.wait([lost], timeout=timeout)
+            if not lost.done() and server._transport is not None:
                 server._transport.abort()
-            await server._lost
+            await lost
         task = server._handler_task
         late = False
         if task is not None and not task.done():

@@ -98,21 +98,16 @@ _CLOSED = ConnectionState.CLOSED
 _AUTO_REPLY = const(1)
 _WHOLE_MESSAGES = const(2)
 
-# Connection's per-instance state (see _compat.own_defaults).
+# Connection's per-instance state read on every event or send: CPython gets its own copy
+# (see _compat.own_defaults); the rest (limits and extension state, the decoder, the mask
+# keys, which a client sets at its first send) stays a class attribute until set.
 _CONNECTION_STATE = (
     "client",
     "_extensions",
-    "max_message_size",
     "_options",
-    "_random_bytes",
-    "_key_pool",
-    "_key_pos",
     "_state",
     "_draining",
     "_outbox",
-    "_frame_started",
-    "_extended_size",
-    "_decoder",
     "_in_text",
     "_parts",
     "_sending",
