@@ -523,8 +523,14 @@ async def connect(
         raise
 
 
-async def websocket_upgrade(request: "Any", subprotocol: "Optional[str]" = None) -> WebSocket:
+async def websocket_upgrade(
+    request: "Any",
+    subprotocol: "Optional[str]" = None,
+    max_message_length: "Optional[int]" = None,
+) -> WebSocket:
     """Upgrade a request another framework parsed (Microdot's shape); return the WebSocket.
+
+    `max_message_length` overrides WebSocket.max_message_length for this connection.
 
     `request` needs `method`, `path` (and `query_string` or `query`), `headers` (a mapping)
     and `sock = (reader, writer)`. Raises WebSocketError after answering a bad request
@@ -535,7 +541,7 @@ async def websocket_upgrade(request: "Any", subprotocol: "Optional[str]" = None)
     if register is not None:  # Microdot: it writes no response of its own afterwards
         register(_microdot_done)
     reader, writer = request.sock[0], request.sock[1]
-    ws = WebSocket(reader, writer, False)
+    ws = WebSocket(reader, writer, False, max_message_length=max_message_length)
     try:
         ws._conn.initiate_upgrade_connection(
             list(request.headers.items()), framework_target(request)

@@ -219,3 +219,20 @@ async def test_with_websocket_route_ends_quietly_when_the_peer_closes_under_rece
     assert await events_until(client_end, conn, 1) == [CloseConnection(1001, "bye")]
     assert await route is None
     assert await client_end.read() == b""  # the server closed its side
+
+
+async def test_websocket_upgrade_takes_a_message_limit_of_its_own():
+    conn, client_end, request = microdot_request()
+    ws = await websocket_upgrade(request, max_message_length=10)
+    events = await events_until(client_end, conn, 1)
+    assert len(events) == 1 and type(events[0]) is AcceptConnection, events
+    client_end.write(conn.send(BytesMessage(b"0123456789")))  # at the limit: delivered
+    assert await ws.receive() == b"0123456789"
+    client_end.write(conn.send(BytesMessage(b"0123456789A")))  # one byte over: 1009
+    try:
+        await ws.receive()
+        raise AssertionError("no WebSocketError")
+    except WebSocketError as exc:
+        assert exc.code == 1009, exc.code
+    events = await events_until(client_end, conn, 1)
+    assert [type(e) for e in events] == [CloseConnection] and events[0].code == 1009, events
