@@ -358,10 +358,8 @@ class Connection:
         self, opcode: int, payload: bytes, fin: bool, done: bool
     ) -> "Optional[Message]":
         last = fin and done
-        if opcode == 1:
-            self._in_text = True
-        elif opcode == 2 and self._in_text:
-            self._in_text = False
+        if opcode:  # a message's first frame says its type; continuations keep it
+            self._in_text = opcode == 1
         text = self._in_text
         if text:
             decoder = self._decoder

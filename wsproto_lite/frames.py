@@ -441,8 +441,9 @@ class FrameParser:
                     raise MessageTooBig(
                         "frame of %d bytes, limit %d" % (length, self.max_frame_size)
                     )
-                room = self._room
-                if length > (self.max_message_size if room is None else room):
+                # Room left in the message: all of it unless a fragmented one is under way.
+                room = self.max_message_size if self._room is None else self._room
+                if length > room:
                     raise MessageTooBig("message over %d bytes" % self.max_message_size)
         except RemoteProtocolError as exc:
             self._error = exc
@@ -459,10 +460,9 @@ class FrameParser:
         if end > len(buf) and (opcode >= 8 or not self.stream_payload):
             return None  # the header is parsed again, cheaply, when the rest arrives
         if opcode < 8:
-            room = self._room
             if not fin:
-                self._room = (self.max_message_size if room is None else room) - length
-            elif room is not None:
+                self._room = room - length
+            elif self._room is not None:
                 self._room = None  # the message's last frame
         if end > len(buf):
             self._pos = start
