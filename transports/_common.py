@@ -316,10 +316,10 @@ def request_from_event(event: "RequestEvent") -> Request:
 
 def framework_target(req: "Any") -> str:
     """The request target of another framework's request (Microdot's shape): `path`, then
-    "?" and `query_string` (or `query`) when there is one."""
+    "?" and `query_string` (or `query`) when there is one and `path` holds no query yet."""
     query = getattr(req, "query_string", None) or getattr(req, "query", "") or ""
     path: str = req.path
-    return path + "?" + query if query else path
+    return path + "?" + query if query and "?" not in path else path
 
 
 def request_from_framework(req: "Any") -> Request:

@@ -36,6 +36,7 @@ from ._common import (
     WebSocketError,
     WebSocketResponseError,
     client_request,
+    framework_target,
     message_event,
     message_limit,
     parse_url,
@@ -680,12 +681,10 @@ def websocket_upgrade(request: Any, subprotocol: Optional[str] = None, **options
     """
     sock = getattr(request, "sock", None) or request.socket
     ws = WebSocket(sock, False, **options)
-    query = getattr(request, "query_string", None) or getattr(request, "query", "") or ""
-    target = request.path + ("?" + query if query and "?" not in request.path else "")
     raw = request.headers
     pairs = list(raw.items()) if hasattr(raw, "items") else list(raw)
     try:
-        ws._conn.initiate_upgrade_connection(pairs, target)
+        ws._conn.initiate_upgrade_connection(pairs, framework_target(request))
     except RemoteProtocolError as exc:
         ws._send_bytes(ws._conn.send(exc.event_hint))
         raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None

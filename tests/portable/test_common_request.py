@@ -293,6 +293,9 @@ def test_request_from_framework_with_query():
     # Microdot gives query_string None without a "?"; query is the fallback.
     req = FakeMicrodotRequest("/ws", MICRODOT_HEADERS, query_string=None, query="a=b")
     assert framework_target(req) == "/ws?a=b"
+    # A path that carries its query already is the whole target (as some frameworks give it).
+    req = FakeMicrodotRequest("/ws?a=b", MICRODOT_HEADERS, query="a=b")
+    assert framework_target(req) == "/ws?a=b"
 
 
 def test_request_from_framework_without_a_query_or_method():
