@@ -14,6 +14,7 @@ from wsproto_lite.events import (
     TextMessage,
 )
 from wsproto_lite.events import Request as RequestEvent
+from wsproto_lite.extensions import PerMessageDeflate, _zlib
 
 if TYPE_CHECKING:
     from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -345,6 +346,34 @@ def request_from_framework(req: "Any") -> Request:
     )
 
 
+def check_compression(compression: "Any") -> None:
+    """Raise ValueError unless `compression` is None, "deflate" or a PerMessageDeflate."""
+    if compression is not None and compression != "deflate":
+        if isinstance(compression, PerMessageDeflate):
+            return
+        raise ValueError(
+            'compression is "deflate", None or a PerMessageDeflate, not %r' % (compression,)
+        )
+
+
+def compression_extensions(compression: "Any", client: bool) -> "List[Any]":
+    """The extensions one connection offers (client) or accepts (server).
+
+    "deflate": permessage-deflate with bounded memory, as websockets configures it (the
+    server's window 12 bits, zlib memLevel 5: about 64 KiB per active connection less
+    than zlib's defaults). A PerMessageDeflate: a fresh copy of it for this connection.
+    None, or no usable zlib (MicroPython): nothing offered, every offer declined.
+    """
+    if compression is None or not _zlib():
+        return []
+    if isinstance(compression, PerMessageDeflate):
+        return [compression.copy()]
+    check_compression(compression)
+    if client:
+        return [PerMessageDeflate(mem_level=5)]
+    return [PerMessageDeflate(server_max_window_bits=12, mem_level=5)]
+
+
 def client_request(
     host: str,
     port: int,
@@ -352,12 +381,14 @@ def client_request(
     target: str,
     subprotocols: "Optional[List[str]]",
     headers: "Optional[Sequence[Tuple[Union[bytes, str], Union[bytes, str]]]]",
+    compression: "Any" = None,
 ) -> "Tuple[RequestEvent, Request]":
     """A client's opening: the core's Request event to send and the facade's Request."""
     event = RequestEvent(
         host=host_header(host, port, secure),
         target=target,
         subprotocols=subprotocols or [],
+        extensions=compression_extensions(compression, True),
         extra_headers=headers or [],
     )
     return event, Request(target, Headers(headers or []), host=event.host)

@@ -40,7 +40,9 @@ from ._common import (
     Request,
     WebSocketError,
     WebSocketResponseError,
+    check_compression,
     client_request,
+    compression_extensions,
     message_event,
     message_limit,
     parse_url,
@@ -134,6 +136,7 @@ class WebSocket:
         "_close_code",
         "_close_reason",
         "_closing",
+        "_compression",
         "_conn",
         "_drain_waiters",
         "_flush_handle",
@@ -188,10 +191,14 @@ class WebSocket:
         ping_interval: Optional[float] = None,
         ping_timeout: Optional[float] = 20.0,
         max_message_length: Optional[int] = None,
+        compression: Any = "deflate",
     ) -> None:
         limit = message_limit(
             self.max_message_length if max_message_length is None else max_message_length
         )
+        check_compression(compression)
+        # "deflate", None or a PerMessageDeflate to copy: what accept() agrees to (server).
+        self._compression = compression
         # The WSConnection during the handshake, its bare Connection once open (_opened).
         self._conn: Any = WSConnection(
             ConnectionType.CLIENT if client else ConnectionType.SERVER,
@@ -269,9 +276,12 @@ class WebSocket:
         self._answered = True
         self._accepted = True
         self.subprotocol = subprotocol
-        self._write(
-            self._conn.send(AcceptConnection(subprotocol=subprotocol, extra_headers=headers))
+        accept = AcceptConnection(
+            subprotocol=subprotocol,
+            extensions=compression_extensions(self._compression, False),
+            extra_headers=headers,
         )
+        self._write(self._conn.send(accept))
         self._opened()
         self._process()  # frames the client sent right after its request
         self._schedule_ping()
@@ -793,6 +803,7 @@ def serve(
     ping_interval: Optional[float] = None,
     ping_timeout: Optional[float] = 20.0,
     max_message_length: Optional[int] = None,
+    compression: Any = "deflate",
     websocket_class: "type[WebSocket]" = WebSocket,
     backlog: int = 100,
 ) -> _Serve:
@@ -803,7 +814,12 @@ def serve(
     or raising before either answers 403 (500 for an exception). After accepting,
     returning closes with 1000 and an exception closes with 1011 (logged, no details
     on the wire). A client that vanishes cancels the handler's task.
+
+    `compression`: "deflate" (the default) agrees to permessage-deflate when the client
+    offers it; None turns it off; a PerMessageDeflate sets its terms (copied per
+    connection).
     """
+    check_compression(compression)
 
     async def start() -> Server:
         loop = asyncio.get_running_loop()
@@ -818,6 +834,7 @@ def serve(
                 ping_interval=ping_interval,
                 ping_timeout=ping_timeout,
                 max_message_length=max_message_length,
+                compression=compression,
             )
             ws = protocol.ws
             live.add(ws)  # until it is closed and its handler has finished
@@ -862,14 +879,17 @@ def connect(
     ping_interval: Optional[float] = None,
     ping_timeout: Optional[float] = 20.0,
     max_message_length: Optional[int] = None,
+    compression: Any = "deflate",
     websocket_class: "type[WebSocket]" = WebSocket,
 ) -> _Connect:
     """Open a WebSocket connection to a ws:// or wss:// URL.
 
     Raises WebSocketResponseError when the server answers with an HTTP response (its
     status, headers and body attached), WebSocketError for a failed or timed-out
-    handshake, and OSError when the TCP connection fails.
+    handshake, and OSError when the TCP connection fails. `compression` is what
+    serve() takes: "deflate" (the default) offers permessage-deflate, None offers nothing.
     """
+    check_compression(compression)
 
     async def start() -> WebSocket:
         secure, host, port, target = parse_url(url)
@@ -892,7 +912,9 @@ def connect(
                 server_hostname=host if context else None,
             )
             ws._handshake = loop.create_future()
-            event, ws.request = client_request(host, port, secure, target, subprotocols, headers)
+            event, ws.request = client_request(
+                host, port, secure, target, subprotocols, headers, compression
+            )
             ws._write(ws._conn.send(event))
             await ws._handshake
 

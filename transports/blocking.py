@@ -35,7 +35,9 @@ from ._common import (
     Request,
     WebSocketError,
     WebSocketResponseError,
+    check_compression,
     client_request,
+    compression_extensions,
     framework_target,
     message_event,
     message_limit,
@@ -99,10 +101,14 @@ class WebSocket:
         max_message_length: Optional[int] = None,
         ping_interval: Optional[float] = None,
         ping_timeout: Optional[float] = 20.0,
+        compression: Any = "deflate",
     ) -> None:
         limit = message_limit(
             self.max_message_length if max_message_length is None else max_message_length
         )
+        check_compression(compression)
+        # "deflate", None or a PerMessageDeflate to copy: what accept() agrees to (server).
+        self._compression = compression
         # The WSConnection during the handshake, its bare Connection once open (_opened):
         # the handshake's objects then go (about 0.8 KiB on MicroPython, docs/micropython).
         self._conn: "Any" = WSConnection(
@@ -167,9 +173,12 @@ class WebSocket:
         self._answered = self._accepted = True
         self.subprotocol = subprotocol
         with self._lock:
-            self._sendall(
-                self._conn.send(AcceptConnection(subprotocol=subprotocol, extra_headers=headers))
+            accept = AcceptConnection(
+                subprotocol=subprotocol,
+                extensions=compression_extensions(self._compression, False),
+                extra_headers=headers,
             )
+            self._sendall(self._conn.send(accept))
             self._opened()
 
     def reject(
@@ -589,12 +598,14 @@ def serve(
     max_message_length: Optional[int] = None,
     ping_interval: Optional[float] = None,
     ping_timeout: Optional[float] = 20.0,
+    compression: Any = "deflate",
 ) -> Server:
     """Listen for WebSocket connections and run `handler(request, ws)` in a thread each.
 
-    Same handler semantics as transports.asyncio.serve. Call serve_forever() (blocking),
-    or run it in a thread and call shutdown() from another.
+    Same handler semantics as transports.asyncio.serve, `compression` included. Call
+    serve_forever() (blocking), or run it in a thread and call shutdown() from another.
     """
+    check_compression(compression)
     if max_message_length is not None:
         message_limit(max_message_length)  # a bad value raises here, not per connection
     return Server(
@@ -608,6 +619,7 @@ def serve(
             "max_message_length": max_message_length,
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
+            "compression": compression,
         },
     )
 
@@ -624,13 +636,17 @@ def connect(
     ping_interval: Optional[float] = None,
     ping_timeout: Optional[float] = 20.0,
     sock: Optional[socket.socket] = None,
+    compression: Any = "deflate",
 ) -> WebSocket:
     """Open a WebSocket connection to a ws:// URL; use it as a context manager.
 
     Raises WebSocketResponseError when the server answers with an HTTP response,
     WebSocketError for a bad or timed-out handshake, OSError when connecting fails.
-    wss:// needs `sock` already wrapped by the caller's ssl context.
+    wss:// needs `sock` already wrapped by the caller's ssl context. `compression`:
+    "deflate" (the default) offers permessage-deflate, None offers nothing, a
+    PerMessageDeflate offers its terms.
     """
+    check_compression(compression)
     secure, host, port, target = parse_url(url)
     if max_message_length is not None:
         message_limit(max_message_length)  # a bad value raises before a socket exists
@@ -647,7 +663,9 @@ def connect(
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
     )
-    event, ws.request = client_request(host, port, secure, target, subprotocols, headers)
+    event, ws.request = client_request(
+        host, port, secure, target, subprotocols, headers, compression
+    )
     reply = HandshakeReply()
     try:
         ws._send_bytes(ws._conn.send(event))

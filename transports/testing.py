@@ -40,6 +40,7 @@ _SERVE_OPTIONS = (
     "ping_interval",
     "ping_timeout",
     "max_message_length",
+    "compression",
     "websocket_class",
 )
 _HOST = "testserver"
@@ -527,7 +528,7 @@ class TestClient:
 
     `serve_options` are serve()'s keyword arguments that need no socket
     (handshake_timeout, close_timeout, ping_interval, ping_timeout,
-    max_message_length, websocket_class). `timeout` bounds the opening handshake, the
+    max_message_length, compression, websocket_class). `timeout` bounds the opening handshake, the
     closing handshake, and the wait for the handler when a `websocket()` block exits.
     """
 

@@ -31,7 +31,9 @@ from ._common import (
     Request,
     WebSocketError,
     WebSocketResponseError,
+    check_compression,
     client_request,
+    compression_extensions,
     framework_target,
     message_event,
     message_limit,
@@ -144,6 +146,9 @@ class WebSocket:
     _eof = False
     _request: "Any" = None  # a Request, or a framework's request until .request is read
     _write_wait: "Any" = None  # None, _BUSY, or an Event other writers wait on
+    # What accept() agrees to: "deflate", None or a PerMessageDeflate to copy. Where zlib
+    # cannot do permessage-deflate (MicroPython), every offer is declined.
+    _compression: "Any" = "deflate"
 
     def __init__(
         self,
@@ -152,10 +157,14 @@ class WebSocket:
         client: bool,
         close_timeout: float = 10.0,
         max_message_length: "Optional[int]" = None,
+        compression: "Any" = "deflate",
     ) -> None:
         limit = message_limit(
             self.max_message_length if max_message_length is None else max_message_length
         )
+        if compression != "deflate":
+            check_compression(compression)
+            self._compression = compression
         # The WSConnection during the handshake, its bare Connection once open (_opened):
         # the handshake's objects then go (about 0.8 KiB on MicroPython, docs/micropython).
         self._conn: "Any" = WSConnection(
@@ -220,9 +229,12 @@ class WebSocket:
     ) -> None:
         if subprotocol is not None:
             self.subprotocol = subprotocol
-        await self._send_bytes(
-            self._conn.send(AcceptConnection(subprotocol=subprotocol, extra_headers=headers))
+        accept = AcceptConnection(
+            subprotocol=subprotocol,
+            extensions=compression_extensions(self._compression, False),
+            extra_headers=headers,
         )
+        await self._send_bytes(self._conn.send(accept))
         self._opened()
 
     async def reject(
@@ -434,9 +446,10 @@ async def serve_connection(
     handshake_timeout: float = 10.0,
     close_timeout: float = 10.0,
     max_message_length: "Optional[int]" = None,
+    compression: "Any" = "deflate",
 ) -> None:
     """Serve one accepted connection: read the upgrade request, then run the handler."""
-    ws = WebSocket(reader, writer, False, close_timeout, max_message_length)
+    ws = WebSocket(reader, writer, False, close_timeout, max_message_length, compression)
     ws._phase = _WAITING  # the handler answers: accept() or reject()
     if not await _read_request(ws, handshake_timeout):
         await ws._shutdown()
@@ -466,16 +479,25 @@ async def serve(
     handshake_timeout: float = 10.0,
     close_timeout: float = 10.0,
     max_message_length: "Optional[int]" = None,
+    compression: "Any" = "deflate",
 ) -> "Any":
     """Listen and run `handler(request, ws)` per connection; returns asyncio's server.
 
     Same handler semantics as transports.asyncio.serve: accept explicitly or on the
     first receive()/send(); returning before accepting answers 403, raising 500.
+    `compression` as there too; on MicroPython, which has no usable zlib, it declines.
     """
+    check_compression(compression)
 
     def client(reader: "Reader", writer: "Writer") -> "Awaitable[None]":
         return serve_connection(
-            reader, writer, handler, handshake_timeout, close_timeout, max_message_length
+            reader,
+            writer,
+            handler,
+            handshake_timeout,
+            close_timeout,
+            max_message_length,
+            compression,
         )
 
     return await asyncio.start_server(client, host, port)
@@ -489,11 +511,14 @@ async def connect(
     close_timeout: float = 10.0,
     max_message_length: "Optional[int]" = None,
     streams: "Optional[Tuple[Reader, Writer]]" = None,
+    compression: "Any" = "deflate",
 ) -> WebSocket:
     """Open a WebSocket connection to a ws:// URL (`streams` replaces the TCP connection).
 
     Raises WebSocketResponseError when the server answers with an HTTP response.
+    `compression` offers permessage-deflate where zlib can do it (not on MicroPython).
     """
+    check_compression(compression)
     secure, host, port, target = parse_url(url)
     if streams is None:
         if secure:
@@ -502,7 +527,9 @@ async def connect(
         streams = opened
     reader, writer = streams
     ws = WebSocket(reader, writer, True, close_timeout, max_message_length)
-    event, ws.request = client_request(host, port, secure, target, subprotocols, headers)
+    event, ws.request = client_request(
+        host, port, secure, target, subprotocols, headers, compression
+    )
     await ws._send_bytes(ws._conn.send(event))
     reply = HandshakeReply()
     try:

@@ -42,8 +42,11 @@ if TYPE_CHECKING:
     from .events import Event
 
 
-def _extension_error(code: int, where: str) -> RemoteProtocolError:
-    message = "extension refused the frame %s (close code %d)" % (where, code)
+def _extension_error(code: int, where: str, ext: "Any" = None) -> RemoteProtocolError:
+    # An extension may say why in `_why` (PerMessageDeflate does); else the hook's name.
+    message = getattr(ext, "_why", None) or (
+        "extension refused the frame %s (close code %d)" % (where, code)
+    )
     if code == 1009:
         return MessageTooBig(message)
     if code == 1007:
@@ -188,11 +191,20 @@ class Connection:
         # (about 5x cheaper per frame, benchmarks/core.py "client send 16 B").
         if random_bytes is not None:
             self._random_bytes = random_bytes
-        # max_frame_size None: the message limit bounds every frame already.
+        # max_frame_size None: the message limit bounds every frame already. The parser
+        # holds the limit on the wire; what extensions make of a message is held to
+        # max_message_size exactly (_extensions_inbound), and a compressing extension
+        # may need a little more room on the wire for a message that does not compress.
+        wire_limit = max_message_size
+        if wire_limit is not None:
+            for ext in self._extensions:
+                widen = getattr(ext, "_wire_limit", None)
+                if widen is not None:
+                    wire_limit = widen(wire_limit)
         self._parser = _Parser(
             expect_mask=not self.client,
             max_frame_size=max_frame_size,
-            max_message_size=max_message_size,
+            max_message_size=wire_limit,
             allowed_rsv=7 if self._extensions else 0,  # then the extensions must claim them
         )
         if trailing_data:
@@ -327,7 +339,7 @@ class Connection:
             for ext in self._extensions:
                 result = ext.frame_inbound_header(self, opcode, RsvBits.from_int(rsv), length)
                 if isinstance(result, int):
-                    raise _extension_error(result, "header")
+                    raise _extension_error(result, "header", ext)
                 claimed |= result.to_int()
             if rsv & ~claimed:
                 raise RemoteProtocolError("RSV bits 0x%x set without an extension" % rsv)
@@ -335,13 +347,13 @@ class Connection:
         for ext in self._extensions:
             out = ext.frame_inbound_payload_data(self, payload)
             if isinstance(out, int):
-                raise _extension_error(out, "payload")
+                raise _extension_error(out, "payload", ext)
             payload = out
         if done:
             for ext in self._extensions:
                 tail = ext.frame_inbound_complete(self, fin)
                 if isinstance(tail, int):
-                    raise _extension_error(tail, "frame end")
+                    raise _extension_error(tail, "frame end", ext)
                 if tail:
                     payload = bytes(payload) + bytes(tail)
         # The parser checked the bytes on the wire; what an extension makes of them (a

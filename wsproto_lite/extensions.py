@@ -1,15 +1,17 @@
-"""WebSocket extensions: the `Extension` interface the handshake and Connection call.
+"""WebSocket extensions: the `Extension` interface and permessage-deflate (RFC 7692).
 
-Same method names and meanings as wsproto's `Extension`, so extensions written for
-wsproto port by changing the import. permessage-deflate (RFC 7692) belongs here too, as
-`PerMessageDeflate(Extension)`, offered only where `zlib` exists. Imports nothing
-MicroPython lacks: no `abc`, no `typing` at run time.
+Same method names and meanings as wsproto's `Extension` and `PerMessageDeflate`, so code
+written for wsproto ports by changing the import. Imports nothing MicroPython lacks: no
+`abc`, no `typing` at run time, and `zlib` only when a message needs it (where no usable
+`zlib` exists, PerMessageDeflate offers and accepts nothing).
 """
 
 from ._compat import TYPE_CHECKING
+from .errors import RemoteProtocolError
+from .events import RejectConnection
 
 if TYPE_CHECKING:
-    from typing import Any, Iterator, Optional, Tuple, Union
+    from typing import Any, Dict, Iterator, Optional, Tuple, Type, Union
 
 
 class RsvBits:
@@ -75,6 +77,8 @@ class Extension:
     code instead of its usual result to fail the connection with that code.
     """
 
+    __slots__ = ()  # so PerMessageDeflate's slots hold (subclasses may still add a dict)
+
     name: str
 
     def enabled(self) -> bool:
@@ -117,3 +121,424 @@ class Extension:
 
     def __repr__(self) -> str:
         return "<%s %s>" % (type(self).__name__, getattr(self, "name", "?"))
+
+
+# -- permessage-deflate (RFC 7692) -------------------------------------------------------
+
+_TAIL = b"\x00\x00\xff\xff"  # §7.2.1: the end of a sync flush, taken off and put back
+_FINAL_EMPTY_BLOCK = b"\x03\x00"  # an empty final block: completes only at a block boundary
+_PARAMS = (
+    "server_no_context_takeover",
+    "client_no_context_takeover",
+    "server_max_window_bits",
+    "client_max_window_bits",
+)
+_zlib_module: "Any" = None
+
+
+def _zlib() -> "Any":
+    """The zlib module if it can do permessage-deflate here, else False (cached)."""
+    global _zlib_module
+    if _zlib_module is None:
+        try:
+            import zlib
+
+            # MicroPython's zlib (WebAssembly build) has neither; its unix port's
+            # `deflate` module cannot inflate a sync-flushed stream (EOFError).
+            ok = hasattr(zlib, "compressobj") and hasattr(zlib, "decompressobj")
+        except ImportError:
+            ok = False
+        _zlib_module = zlib if ok else False
+    return _zlib_module
+
+
+class _BadParams(Exception):
+    pass
+
+
+def _parse_params(value: str, response: bool) -> "Dict[str, Optional[int]]":
+    """The parameters of one "permessage-deflate; ..." element, checked (RFC 7692 §7.1).
+
+    Maps each parameter given to its int value (None when it has none). Raises _BadParams
+    for an unknown or repeated parameter, a value where none belongs, a missing or bad
+    window size (a decimal 8-15 without leading zeros, maybe quoted).
+    """
+    parts = value.split(";")
+    if parts[0].strip() != PerMessageDeflate.name:
+        raise _BadParams("not a permessage-deflate element")
+    params: "Dict[str, Optional[int]]" = {}
+    for part in parts[1:]:
+        name, eq, raw = part.partition("=")
+        name = name.strip()
+        raw = raw.strip()
+        if name not in _PARAMS:
+            raise _BadParams("unknown parameter %r" % name)
+        if name in params:
+            raise _BadParams("parameter %s given twice" % name)
+        bits: "Optional[int]" = None
+        if name.endswith("no_context_takeover"):
+            if eq:
+                raise _BadParams("%s takes no value" % name)
+        elif eq:
+            if len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
+                raw = raw[1:-1]  # §7.1: a quoted-string value is unquoted first
+            if not (raw in ("8", "9") or raw in ("10", "11", "12", "13", "14", "15")):
+                raise _BadParams("%s=%s: not 8 to 15" % (name, raw))
+            bits = int(raw)
+        elif response or name == "server_max_window_bits":
+            # §7.1.2.1: server_max_window_bits always has a value; §7.1.2.2: so does
+            # client_max_window_bits in a response (only an offer may leave it bare).
+            raise _BadParams("%s needs a value" % name)
+        params[name] = bits
+    return params
+
+
+def _check_bits(name: str, value: "Optional[int]") -> "Optional[int]":
+    if value is not None and (type(value) is not int or not 8 <= value <= 15):
+        raise ValueError("%s must be between 8 and 15 inclusive, not %r" % (name, value))
+    return value
+
+
+class PerMessageDeflate(Extension):
+    """permessage-deflate (RFC 7692), wsproto's class and parameters, bounded and lazy.
+
+    The four parameters are what this end asks for: a client offers them, a server
+    imposes them on any offer it accepts (`*_max_window_bits` None: no limit asked, up
+    to 15 bits). After negotiation the attributes hold what was agreed.
+
+    Beyond wsproto: the compressor and the decompressor are made at the first message
+    that needs each (an idle connection holds no zlib state) and dropped after each
+    message where no context takeover was agreed; inflating stops one byte past the
+    connection's `max_message_size`, so a bomb costs at most the limit; malformed offers
+    are declined and malformed answers fail the handshake, as §5 and §7 say; control
+    frames between compressed fragments never touch the inflater.
+
+    Args (keyword only, beyond wsproto's): `compress_level` (zlib level, default 6) and
+    `mem_level` (zlib memLevel 1-9, default 8): the compressor's speed and memory.
+    """
+
+    name = "permessage-deflate"
+
+    DEFAULT_CLIENT_MAX_WINDOW_BITS = 15
+    DEFAULT_SERVER_MAX_WINDOW_BITS = 15
+
+    # CPython: slots keep a negotiated connection's extension small (it lives as long as
+    # the connection). MicroPython ignores them, and never enables the extension.
+    __slots__ = (
+        "client_no_context_takeover",
+        "server_no_context_takeover",
+        "_client_max_window_bits",
+        "_server_max_window_bits",
+        "_client_bits_asked",
+        "_server_bits_asked",
+        "compress_level",
+        "mem_level",
+        "_enabled",
+        "_compressor",
+        "_decompressor",
+        "_inbound_compressed",
+        "_inflated",
+        "_outbound_compressed",
+        "_why",
+    )
+
+    def __init__(
+        self,
+        client_no_context_takeover: bool = False,
+        client_max_window_bits: "Optional[int]" = None,
+        server_no_context_takeover: bool = False,
+        server_max_window_bits: "Optional[int]" = None,
+        *,
+        compress_level: int = 6,
+        mem_level: int = 8,
+    ) -> None:
+        if type(compress_level) is not int or not -1 <= compress_level <= 9:
+            raise ValueError("compress_level is -1 to 9, not %r" % (compress_level,))
+        if type(mem_level) is not int or not 1 <= mem_level <= 9:
+            raise ValueError("mem_level is 1 to 9, not %r" % (mem_level,))
+        self.client_no_context_takeover = bool(client_no_context_takeover)
+        self.server_no_context_takeover = bool(server_no_context_takeover)
+        self._client_bits_asked = _check_bits("client_max_window_bits", client_max_window_bits)
+        self._server_bits_asked = _check_bits("server_max_window_bits", server_max_window_bits)
+        self._client_max_window_bits = client_max_window_bits or 15
+        self._server_max_window_bits = server_max_window_bits or 15
+        self.compress_level = compress_level
+        self.mem_level = mem_level
+        self._enabled = False
+        # Made at the first message that needs each (an idle connection holds no zlib
+        # state), dropped after each message where no context takeover was agreed.
+        self._compressor: "Any" = None
+        self._decompressor: "Any" = None
+        self._inbound_compressed = False  # the message being received is compressed
+        self._inflated = 0  # bytes inflated so far in that message
+        self._outbound_compressed = False  # the message being sent is compressed
+        self._why = ""  # what the last refused frame did wrong, for the violation's reason
+
+    def copy(self) -> "PerMessageDeflate":
+        """A new, unnegotiated extension asking for the same terms (one per connection)."""
+        return type(self)(
+            self.client_no_context_takeover,
+            self._client_bits_asked,
+            self.server_no_context_takeover,
+            self._server_bits_asked,
+            compress_level=self.compress_level,
+            mem_level=self.mem_level,
+        )
+
+    @property
+    def client_max_window_bits(self) -> int:
+        """The client's LZ77 window, as a power of two (asked for, then agreed)."""
+        return self._client_max_window_bits
+
+    @client_max_window_bits.setter
+    def client_max_window_bits(self, value: int) -> None:
+        _check_bits("client_max_window_bits", value)
+        self._client_max_window_bits = value
+
+    @property
+    def server_max_window_bits(self) -> int:
+        """The server's LZ77 window, as a power of two (asked for, then agreed)."""
+        return self._server_max_window_bits
+
+    @server_max_window_bits.setter
+    def server_max_window_bits(self, value: int) -> None:
+        _check_bits("server_max_window_bits", value)
+        self._server_max_window_bits = value
+
+    def enabled(self) -> bool:
+        """Whether negotiation agreed on the extension for this connection."""
+        return self._enabled
+
+    # -- negotiation (RFC 7692 §5, §7.1) -------------------------------------------------
+
+    def offer(self) -> "Union[bool, str]":
+        """Client: the parameters offered; False (nothing offered) where zlib is unusable.
+
+        client_max_window_bits always goes out (bare unless a size was asked for), so the
+        server may limit our window; server_max_window_bits only when asked for, since a
+        server must then answer with it.
+        """
+        if not _zlib():
+            return False
+        params = []
+        if self._client_bits_asked is None:
+            params.append("client_max_window_bits")
+        else:
+            params.append("client_max_window_bits=%d" % self._client_bits_asked)
+        if self._server_bits_asked is not None:
+            params.append("server_max_window_bits=%d" % self._server_bits_asked)
+        if self.client_no_context_takeover:
+            params.append("client_no_context_takeover")
+        if self.server_no_context_takeover:
+            params.append("server_no_context_takeover")
+        return "; ".join(params)
+
+    def accept(self, offer: str) -> "Optional[Union[bool, str]]":
+        """Server: the answer to one offer ("permessage-deflate; ..."), or None to decline.
+
+        Declines (§5: the server then tries the client's next offer) an offer with an
+        unknown, repeated or malformed parameter, and any offer where zlib is unusable.
+        """
+        if not _zlib():
+            return None
+        try:
+            params = _parse_params(offer, response=False)
+        except _BadParams:
+            return None
+        server_nct = self.server_no_context_takeover or "server_no_context_takeover" in params
+        client_nct = self.client_no_context_takeover or "client_no_context_takeover" in params
+        answer = []
+        if client_nct:
+            answer.append("client_no_context_takeover")
+        if server_nct:
+            answer.append("server_no_context_takeover")
+        # §7.1.2.2: the client's window may be limited only if it offered the parameter.
+        client_bits = 15
+        if "client_max_window_bits" in params:
+            client_bits = min(params["client_max_window_bits"] or 15, self._client_bits_asked or 15)
+            answer.append("client_max_window_bits=%d" % client_bits)
+        # §7.1.2.1: a limit the client asks for on our window is answered, equal or lower.
+        server_bits = self._server_bits_asked
+        offered = params.get("server_max_window_bits")
+        if offered is not None:
+            server_bits = min(offered, server_bits or 15)
+        if server_bits is not None:
+            answer.append("server_max_window_bits=%d" % server_bits)
+        self.client_no_context_takeover = client_nct
+        self.server_no_context_takeover = server_nct
+        self._client_max_window_bits = client_bits
+        self._server_max_window_bits = server_bits or 15
+        self._enabled = True
+        return "; ".join(answer)
+
+    def finalize(self, offer: str) -> None:
+        """Client: the server accepted with this answer; check it and take its terms.
+
+        Raises RemoteProtocolError (the handshake fails, §5 and §7.1) for a malformed
+        answer, one that limits a window we did not let it limit or beyond what we asked,
+        or one that leaves out server_no_context_takeover or server_max_window_bits after
+        we asked for them.
+        """
+        try:
+            params = _parse_params(offer, response=True)
+            asked = self._server_bits_asked
+            server_bits = params.get("server_max_window_bits")
+            if asked is not None and (server_bits is None or server_bits > asked):
+                raise _BadParams("server_max_window_bits above the %d asked for" % asked)
+            if self.server_no_context_takeover and "server_no_context_takeover" not in params:
+                raise _BadParams("server_no_context_takeover was asked for and not agreed")
+            client_bits = params.get("client_max_window_bits")
+            if client_bits is not None and client_bits > (self._client_bits_asked or 15):
+                raise _BadParams("client_max_window_bits above the %d offered" % client_bits)
+        except _BadParams as exc:
+            raise RemoteProtocolError(
+                "bad permessage-deflate answer %r: %s" % (offer, exc), RejectConnection()
+            ) from None
+        if "client_no_context_takeover" in params:
+            self.client_no_context_takeover = True
+        if "server_no_context_takeover" in params:
+            self.server_no_context_takeover = True
+        self._client_max_window_bits = client_bits or self._client_bits_asked or 15
+        self._server_max_window_bits = server_bits or 15
+        self._enabled = True
+
+    def _wire_limit(self, limit: int) -> int:
+        # A message at the limit may take a little more on the wire when it does not
+        # compress (stored blocks, zlib's deflateBound): the limit that counts is the
+        # inflated one, which the inflater holds exactly.
+        return limit + (limit >> 3) + (limit >> 6) + 64
+
+    # -- frames (RFC 7692 §6) ------------------------------------------------------------
+
+    def _peer_bits(self, proto: "Any") -> int:
+        bits = self._server_max_window_bits if proto.client else self._client_max_window_bits
+        # An inflater window of 8 bits would refuse what zlib-based peers send after
+        # agreeing to 8 (zlib compresses with 9 then); a larger window refuses nothing.
+        return 9 if bits == 8 else bits
+
+    def frame_inbound_header(
+        self, proto: "Any", opcode: int, rsv: RsvBits, payload_length: int
+    ) -> "Union[RsvBits, int]":
+        """Claims RSV1; fails (1002) RSV1 on a control frame or a continuation (§6.1)."""
+        if opcode >= 8 or opcode == 0:
+            if rsv.rsv1:
+                self._why = "RSV1 set on a %s frame" % ("control" if opcode else "continuation")
+                return 1002
+            # §6.1: a control frame between fragments changes nothing of the message.
+            return RsvBits(True, False, False)
+        self._inbound_compressed = rsv.rsv1
+        self._inflated = 0
+        if rsv.rsv1 and self._decompressor is None:
+            # Made at the first compressed message, never at the handshake.
+            self._decompressor = _zlib().decompressobj(-self._peer_bits(proto))
+        return RsvBits(True, False, False)
+
+    def _inflate(self, proto: "Any", data: bytes) -> "Union[bytes, int]":
+        z = _zlib()
+        d = self._decompressor
+        if d is None:
+            d = self._decompressor = z.decompressobj(-self._peer_bits(proto))
+        elif d.eof:
+            # §7.2.3.3 allows a final block, but nothing may follow it in the message.
+            self._why = "compressed data after the final deflate block"
+            return 1007
+        limit = getattr(proto, "max_message_size", None)
+        out: bytes
+        try:
+            if limit is None:
+                out = d.decompress(data)
+            else:
+                # Stop one byte past the room left: a bomb costs the limit, no more.
+                room = limit - self._inflated
+                out = d.decompress(data, room + 1)
+                if len(out) > room:
+                    self._why = "message over %d bytes after inflation" % limit
+                    return 1009
+        except z.error as exc:  # the stream is corrupt
+            self._why = "invalid compressed data (%s)" % (exc,)
+            return 1007
+        if d.eof and d.unused_data:
+            self._why = "compressed data after the final deflate block"
+            return 1007
+        self._inflated += len(out)
+        return out
+
+    def frame_inbound_payload_data(self, proto: "Any", data: bytes) -> "Union[bytes, int]":
+        """Inflates a compressed message's bytes: 1007 if corrupt, 1009 past the limit."""
+        if not self._inbound_compressed or not data:
+            return data
+        return self._inflate(proto, bytes(data))
+
+    def frame_inbound_complete(self, proto: "Any", fin: bool) -> "Optional[Union[bytes, int]]":
+        """At a compressed message's end: puts the sync tail back and ends the message."""
+        if not fin or not self._inbound_compressed:
+            return None
+        self._inbound_compressed = False
+        d = self._decompressor
+        out: "Union[bytes, int]" = b""
+        if d is None or not d.eof:
+            out = self._inflate(proto, _TAIL)
+            d = self._decompressor
+            if not isinstance(out, int):
+                # After the tail the inflater must sit between blocks; a truncated block
+                # would swallow it. A copy fed an empty final block tells which.
+                probe = d.copy()
+                try:
+                    probe.decompress(_FINAL_EMPTY_BLOCK)
+                except _zlib().error:
+                    pass
+                if not probe.eof:
+                    self._why = "compressed message ends inside a deflate block"
+                    out = 1007
+        no_takeover = (
+            self.server_no_context_takeover if proto.client else self.client_no_context_takeover
+        )
+        if no_takeover or d.eof or isinstance(out, int):
+            self._decompressor = None  # §7.2.2: the peer starts afresh, and so do we
+        return out
+
+    def frame_outbound(
+        self, proto: "Any", opcode: int, rsv: RsvBits, data: bytes, fin: bool
+    ) -> "Tuple[RsvBits, bytes]":
+        """Compresses data frames: RSV1 on a message's first frame only (§6.1)."""
+        if opcode >= 8:
+            return (rsv, data)
+        if opcode:
+            self._outbound_compressed = True
+            rsv = RsvBits(True, rsv.rsv2, rsv.rsv3)
+        elif not self._outbound_compressed:
+            return (rsv, data)
+        c = self._compressor
+        if c is None:
+            z = _zlib()
+            bits = self._client_max_window_bits if proto.client else self._server_max_window_bits
+            # zlib cannot deflate raw with an 8-bit window (madler/zlib#171) and uses 9
+            # when asked; matches of distance 1 only (Z_RLE) fit any agreed window.
+            strategy = z.Z_RLE if bits == 8 else z.Z_DEFAULT_STRATEGY
+            c = self._compressor = z.compressobj(
+                self.compress_level, z.DEFLATED, -max(bits, 9), self.mem_level, strategy
+            )
+        # Each frame is flushed, so a streamed message's pieces can be inflated as sent.
+        out = c.compress(data) + c.flush(_zlib().Z_SYNC_FLUSH)
+        if fin:
+            out = out[:-4]  # §7.2.1: a sync flush always ends in 00 00 ff ff
+            self._outbound_compressed = False
+            no_takeover = (
+                self.client_no_context_takeover if proto.client else self.server_no_context_takeover
+            )
+            if no_takeover:
+                self._compressor = None
+        return (rsv, out)
+
+    def __repr__(self) -> str:
+        descr = ["client_max_window_bits=%d" % self._client_max_window_bits]
+        if self.client_no_context_takeover:
+            descr.append("client_no_context_takeover")
+        descr.append("server_max_window_bits=%d" % self._server_max_window_bits)
+        if self.server_no_context_takeover:
+            descr.append("server_no_context_takeover")
+        return "<%s %s>" % (type(self).__name__, "; ".join(descr))
+
+
+#: Every extension this library implements, by name (as in wsproto).
+SUPPORTED_EXTENSIONS: "Dict[str, Type[Extension]]" = {PerMessageDeflate.name: PerMessageDeflate}
