@@ -49,8 +49,8 @@ def _extension_error(code: int, where: str, ext: "Any" = None) -> RemoteProtocol
     )
     if code == 1009:
         return MessageTooBig(message)
-    if code == 1007:
-        return InvalidUTF8(message)
+    # 1007 from an extension is bad data of its own (a corrupt deflate stream), not bad
+    # UTF-8: a ProtocolViolation that carries the code, not a Utf8Violation.
     return RemoteProtocolError(message, ProtocolViolation(code, message))
 
 
