@@ -24,7 +24,7 @@ from .events import (
     ProtocolViolation,
     TextMessage,
 )
-from .extensions import RsvBits
+from .extensions import PerMessageDeflate, RsvBits
 from .frames import (
     FrameParser,
     _mask_small,
@@ -153,6 +153,7 @@ class Connection:
     _outbox = b""
     _frame_started = False  # a data frame's first piece went through the extensions
     _extended_size = 0  # bytes the extensions made of the message so far
+    _deflate: "Optional[PerMessageDeflate]" = None  # when it is the only extension
     _decoder: "Optional[Utf8Decoder]" = None  # made at the first streamed text frame
     _in_text = False  # a text message is under way in pieces (fragments, or streamed)
     _parts: "Optional[List[Any]]" = None  # pieces of a message, in whole_messages mode
@@ -181,6 +182,8 @@ class Connection:
         enabled = [ext for ext in extensions or () if ext.enabled()]
         if enabled:
             self._extensions = enabled
+            if len(enabled) == 1 and type(enabled[0]) is PerMessageDeflate:
+                self._deflate = enabled[0]  # called directly, not through the hooks
         if max_message_size != Connection.max_message_size:
             self.max_message_size = max_message_size
         options = (_AUTO_REPLY if auto_reply else 0) | (_WHOLE_MESSAGES if whole_messages else 0)
@@ -333,6 +336,11 @@ class Connection:
             if rsv:
                 raise RemoteProtocolError("RSV bits set on a control frame")
             return payload
+        deflate = self._deflate
+        if deflate is not None:
+            first = not self._frame_started
+            self._frame_started = not done
+            return deflate._inbound(self, opcode, payload, fin, rsv, done, first)
         if not self._frame_started:
             length = len(payload) if done else len(payload) + self._parser.remaining
             claimed = 0
@@ -449,7 +457,9 @@ class Connection:
         self, opcode: int, payload: "Union[bytes, bytearray, memoryview]", fin: bool = True
     ) -> bytes:
         rsv = 0
-        if self._extensions and opcode < 8:
+        if self._deflate is not None and opcode < 8:
+            rsv, payload = self._deflate._outbound(self, opcode, payload, fin)
+        elif self._extensions and opcode < 8:
             bits = RsvBits()
             # Outbound in reverse order, so the first extension is the outermost (wsproto).
             for ext in reversed(self._extensions):

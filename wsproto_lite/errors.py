@@ -54,6 +54,13 @@ class InvalidUTF8(RemoteProtocolError):
     event_type = Utf8Violation
 
 
+class BadCompressedData(RemoteProtocolError):
+    """A compressed message does not inflate: corrupt, cut inside a block, or data after
+    its final block (1007, reported as a ProtocolViolation carrying that code)."""
+
+    code = 1007
+
+
 class MessageTooBig(RemoteProtocolError):
     """A frame or message announced more bytes than its limit (1009)."""
 

@@ -6,8 +6,8 @@ written for wsproto ports by changing the import. Imports nothing MicroPython la
 `zlib` exists, PerMessageDeflate offers and accepts nothing).
 """
 
-from ._compat import TYPE_CHECKING
-from .errors import RemoteProtocolError
+from ._compat import TYPE_CHECKING, const
+from .errors import BadCompressedData, MessageTooBig, RemoteProtocolError
 from .events import RejectConnection
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ class Extension:
 
 _TAIL = b"\x00\x00\xff\xff"  # §7.2.1: the end of a sync flush, taken off and put back
 _FINAL_EMPTY_BLOCK = b"\x03\x00"  # an empty final block: completes only at a block boundary
+_JOIN_MAX = const(16384)  # a last frame up to this size is inflated with the tail in one go
 _PARAMS = (
     "server_no_context_takeover",
     "client_no_context_takeover",
@@ -269,7 +270,8 @@ class PerMessageDeflate(Extension):
         # state), dropped after each message where no context takeover was agreed.
         self._compressor: "Any" = None
         self._decompressor: "Any" = None
-        self._inbound_compressed = False  # the message being received is compressed
+        # The message being received: 0 plain, 1 compressed (no byte yet), 2 compressed.
+        self._inbound_compressed = 0
         self._inflated = 0  # bytes inflated so far in that message
         self._outbound_compressed = False  # the message being sent is compressed
         self._why = ""  # what the last refused frame did wrong, for the violation's reason
@@ -416,6 +418,142 @@ class PerMessageDeflate(Extension):
         # agreeing to 8 (zlib compresses with 9 then); a larger window refuses nothing.
         return 9 if bits == 8 else bits
 
+    # The Connection calls _inbound() and _outbound() directly (one call a frame, no
+    # RsvBits objects: about half the cost of a small message); wsproto's hooks below
+    # are the same logic for code that drives an extension through them.
+
+    def _inbound(
+        self,
+        proto: "Any",
+        opcode: int,
+        payload: bytes,
+        fin: bool,
+        rsv: int,
+        done: bool,
+        first: bool,
+    ) -> bytes:
+        """A data frame, or a piece of one (`first`: its header is new), in: the bytes it
+        stands for. Raises RemoteProtocolError (1002: RSV bits where they may not be),
+        BadCompressedData (1007) or MessageTooBig (1009, past the inflated limit).
+        """
+        if not first:
+            compressed = self._inbound_compressed
+        elif opcode:
+            if rsv & 3:
+                raise RemoteProtocolError("RSV bits 0x%x set without an extension" % rsv)
+            compressed = self._inbound_compressed = 1 if rsv == 4 else 0
+            self._inflated = 0
+        elif rsv:
+            raise RemoteProtocolError("RSV bits 0x%x set on a continuation frame" % rsv)
+        else:
+            compressed = self._inbound_compressed
+        limit = proto.max_message_size
+        if not compressed:
+            # Held here as the parser's limit is widened for compressed messages.
+            if limit is not None:
+                size = self._inflated + len(payload)
+                if size > limit:
+                    raise MessageTooBig("message over %d bytes" % limit)
+                self._inflated = size
+            return payload
+        if fin and done:
+            self._inbound_compressed = 0
+            if payload and len(payload) <= _JOIN_MAX:
+                # The message's last bytes and the sync tail in one call (one copy of at
+                # most 16 KiB, against a second pass through zlib).
+                out = self._inflate(proto, payload + _TAIL, limit, True)
+                return out + self._end_inbound(proto, limit, True)
+            out = self._inflate(proto, payload, limit, False) if payload else b""
+            if payload or compressed == 2:
+                out += self._end_inbound(proto, limit, False)
+            # else: RSV1 on a message with no payload at all is an empty message.
+            return out
+        if payload:
+            self._inbound_compressed = 2  # some compressed bytes came
+            return self._inflate(proto, payload, limit, False)
+        return payload
+
+    def _inflate(
+        self, proto: "Any", data: "Union[bytes, bytearray]", limit: "Any", tail: bool
+    ) -> bytes:
+        z = _zlib()
+        d = self._decompressor
+        if d is None:
+            # Made at the first compressed message, never at the handshake.
+            d = self._decompressor = z.decompressobj(-self._peer_bits(proto))
+        elif d.eof:
+            # §7.2.3.3 allows a final block, but nothing may follow it in the message.
+            raise BadCompressedData("compressed data after the final deflate block")
+        out: bytes
+        try:
+            if limit is None:
+                out = d.decompress(data)
+            else:
+                # Stop one byte past the room left: a bomb costs the limit, no more.
+                room = limit - self._inflated
+                out = d.decompress(data, room + 1)
+                if len(out) > room:
+                    self._decompressor = None
+                    raise MessageTooBig("message over %d bytes after inflation" % limit)
+        except z.error as exc:  # the stream is corrupt
+            self._decompressor = None
+            raise BadCompressedData("invalid compressed data (%s)" % (exc,)) from None
+        if d.eof and d.unused_data and not (tail and d.unused_data == _TAIL):
+            raise BadCompressedData("compressed data after the final deflate block")
+        self._inflated += len(out)
+        return out
+
+    def _end_inbound(self, proto: "Any", limit: "Any", fed: bool) -> bytes:
+        # A compressed message ended: put the sync tail back (§7.2.2) unless `fed`, and
+        # check that the inflater then sits between blocks, as it must after 00 00 ff ff.
+        # A truncated block swallows the tail instead; a copy fed an empty final block
+        # tells which.
+        d = self._decompressor
+        out = b""
+        if not fed and (d is None or not d.eof):
+            out = self._inflate(proto, _TAIL, limit, True)
+            d = self._decompressor
+        if not d.eof:
+            probe = d.copy()
+            try:
+                probe.decompress(_FINAL_EMPTY_BLOCK)
+            except _zlib().error:
+                pass
+            if not probe.eof:
+                self._decompressor = None
+                raise BadCompressedData("compressed message ends inside a deflate block")
+        no_takeover = (
+            self.server_no_context_takeover if proto.client else self.client_no_context_takeover
+        )
+        if no_takeover or d.eof:
+            self._decompressor = None  # §7.2.2: the peer starts afresh, and so do we
+        return out
+
+    def _outbound(self, proto: "Any", opcode: int, data: "Any", fin: bool) -> "Tuple[int, Any]":
+        """A data frame out: its RSV bits (RSV1 on a message's first frame) and payload."""
+        z = _zlib()
+        c = self._compressor
+        if c is None:
+            bits = self._client_max_window_bits if proto.client else self._server_max_window_bits
+            # zlib cannot deflate raw with an 8-bit window (madler/zlib#171) and uses 9
+            # when asked; matches of distance 1 only (Z_RLE) fit any agreed window.
+            strategy = z.Z_RLE if bits == 8 else z.Z_DEFAULT_STRATEGY
+            c = self._compressor = z.compressobj(
+                self.compress_level, z.DEFLATED, -max(bits, 9), self.mem_level, strategy
+            )
+        # Each frame is flushed, so a streamed message's pieces can be inflated as sent.
+        out = c.compress(data) + c.flush(z.Z_SYNC_FLUSH)
+        if fin:
+            out = out[:-4]  # §7.2.1: a sync flush always ends in 00 00 ff ff
+            no_takeover = (
+                self.client_no_context_takeover if proto.client else self.server_no_context_takeover
+            )
+            if no_takeover:
+                self._compressor = None
+        return (4 if opcode else 0), out
+
+    # -- wsproto's Extension hooks ---------------------------------------------------------
+
     def frame_inbound_header(
         self, proto: "Any", opcode: int, rsv: RsvBits, payload_length: int
     ) -> "Union[RsvBits, int]":
@@ -426,76 +564,41 @@ class PerMessageDeflate(Extension):
                 return 1002
             # §6.1: a control frame between fragments changes nothing of the message.
             return RsvBits(True, False, False)
-        self._inbound_compressed = rsv.rsv1
+        self._inbound_compressed = 1 if rsv.rsv1 else 0
         self._inflated = 0
         if rsv.rsv1 and self._decompressor is None:
-            # Made at the first compressed message, never at the handshake.
             self._decompressor = _zlib().decompressobj(-self._peer_bits(proto))
         return RsvBits(True, False, False)
-
-    def _inflate(self, proto: "Any", data: bytes) -> "Union[bytes, int]":
-        z = _zlib()
-        d = self._decompressor
-        if d is None:
-            d = self._decompressor = z.decompressobj(-self._peer_bits(proto))
-        elif d.eof:
-            # §7.2.3.3 allows a final block, but nothing may follow it in the message.
-            self._why = "compressed data after the final deflate block"
-            return 1007
-        limit = getattr(proto, "max_message_size", None)
-        out: bytes
-        try:
-            if limit is None:
-                out = d.decompress(data)
-            else:
-                # Stop one byte past the room left: a bomb costs the limit, no more.
-                room = limit - self._inflated
-                out = d.decompress(data, room + 1)
-                if len(out) > room:
-                    self._why = "message over %d bytes after inflation" % limit
-                    return 1009
-        except z.error as exc:  # the stream is corrupt
-            self._why = "invalid compressed data (%s)" % (exc,)
-            return 1007
-        if d.eof and d.unused_data:
-            self._why = "compressed data after the final deflate block"
-            return 1007
-        self._inflated += len(out)
-        return out
 
     def frame_inbound_payload_data(self, proto: "Any", data: bytes) -> "Union[bytes, int]":
         """Inflates a compressed message's bytes: 1007 if corrupt, 1009 past the limit."""
         if not self._inbound_compressed or not data:
             return data
-        return self._inflate(proto, bytes(data))
+        self._inbound_compressed = 2
+        try:
+            return self._inflate(
+                proto, bytes(data), getattr(proto, "max_message_size", None), False
+            )
+        except RemoteProtocolError as exc:
+            return self._code_of(exc)
 
     def frame_inbound_complete(self, proto: "Any", fin: bool) -> "Optional[Union[bytes, int]]":
         """At a compressed message's end: puts the sync tail back and ends the message."""
         if not fin or not self._inbound_compressed:
             return None
-        self._inbound_compressed = False
-        d = self._decompressor
-        out: "Union[bytes, int]" = b""
-        if d is None or not d.eof:
-            out = self._inflate(proto, _TAIL)
-            d = self._decompressor
-            if not isinstance(out, int):
-                # After the tail the inflater must sit between blocks; a truncated block
-                # would swallow it. A copy fed an empty final block tells which.
-                probe = d.copy()
-                try:
-                    probe.decompress(_FINAL_EMPTY_BLOCK)
-                except _zlib().error:
-                    pass
-                if not probe.eof:
-                    self._why = "compressed message ends inside a deflate block"
-                    out = 1007
-        no_takeover = (
-            self.server_no_context_takeover if proto.client else self.client_no_context_takeover
-        )
-        if no_takeover or d.eof or isinstance(out, int):
-            self._decompressor = None  # §7.2.2: the peer starts afresh, and so do we
-        return out
+        fed = self._inbound_compressed == 2
+        self._inbound_compressed = 0
+        if not fed:
+            return None  # RSV1 on a message with no payload at all: an empty message
+        try:
+            return self._end_inbound(proto, getattr(proto, "max_message_size", None), False)
+        except RemoteProtocolError as exc:
+            return self._code_of(exc)
+
+    def _code_of(self, exc: RemoteProtocolError) -> int:
+        self._why = str(exc)
+        code: int = getattr(exc.event_hint, "code", 1002)
+        return code
 
     def frame_outbound(
         self, proto: "Any", opcode: int, rsv: RsvBits, data: bytes, fin: bool
@@ -505,29 +608,13 @@ class PerMessageDeflate(Extension):
             return (rsv, data)
         if opcode:
             self._outbound_compressed = True
-            rsv = RsvBits(True, rsv.rsv2, rsv.rsv3)
         elif not self._outbound_compressed:
             return (rsv, data)
-        c = self._compressor
-        if c is None:
-            z = _zlib()
-            bits = self._client_max_window_bits if proto.client else self._server_max_window_bits
-            # zlib cannot deflate raw with an 8-bit window (madler/zlib#171) and uses 9
-            # when asked; matches of distance 1 only (Z_RLE) fit any agreed window.
-            strategy = z.Z_RLE if bits == 8 else z.Z_DEFAULT_STRATEGY
-            c = self._compressor = z.compressobj(
-                self.compress_level, z.DEFLATED, -max(bits, 9), self.mem_level, strategy
-            )
-        # Each frame is flushed, so a streamed message's pieces can be inflated as sent.
-        out = c.compress(data) + c.flush(_zlib().Z_SYNC_FLUSH)
+        bits, out = self._outbound(proto, opcode, data, fin)
         if fin:
-            out = out[:-4]  # §7.2.1: a sync flush always ends in 00 00 ff ff
             self._outbound_compressed = False
-            no_takeover = (
-                self.client_no_context_takeover if proto.client else self.server_no_context_takeover
-            )
-            if no_takeover:
-                self._compressor = None
+        if bits:
+            rsv = RsvBits(True, rsv.rsv2, rsv.rsv3)
         return (rsv, out)
 
     def __repr__(self) -> str:
