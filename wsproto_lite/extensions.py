@@ -127,6 +127,8 @@ class Extension:
 
 _TAIL = b"\x00\x00\xff\xff"  # §7.2.1: the end of a sync flush, taken off and put back
 _FINAL_EMPTY_BLOCK = b"\x03\x00"  # an empty final block: completes only at a block boundary
+_STEP = const(65536)  # inflate at most this much per zlib call when a limit applies
+_SLICE = const(16384)  # and feed zlib at most this much input per call
 _JOIN_MAX = const(16384)  # a last frame up to this size is inflated with the tail in one go
 _PARAMS = (
     "server_no_context_takeover",
@@ -151,6 +153,15 @@ def _zlib() -> "Any":
             ok = False
         _zlib_module = zlib if ok else False
     return _zlib_module
+
+
+def _check_after_final(unused: bytes, tail: bool) -> None:
+    # §7.2.3.4: a message may end its stream with a final block; then only the header
+    # byte of an empty stored block (0x00) may follow, and the tail we put back.
+    if tail and unused.endswith(_TAIL):
+        unused = unused[:-4]
+    if unused and unused != b"\x00":
+        raise BadCompressedData("compressed data after the final deflate block")
 
 
 class _BadParams(Exception):
@@ -482,24 +493,49 @@ class PerMessageDeflate(Extension):
             # Made at the first compressed message, never at the handshake.
             d = self._decompressor = z.decompressobj(-self._peer_bits(proto))
         elif d.eof:
-            # §7.2.3.3 allows a final block, but nothing may follow it in the message.
-            raise BadCompressedData("compressed data after the final deflate block")
+            d.decompress(data)  # after the stream's end: only kept, as unused_data
+            _check_after_final(d.unused_data, tail)
+            return b""
         out: bytes
         try:
             if limit is None:
                 out = d.decompress(data)
             else:
-                # Stop one byte past the room left: a bomb costs the limit, no more.
+                # Stop one byte past the room left: a bomb costs the limit and a few
+                # steps, no more. Input goes in slices, so what zlib keeps unconsumed
+                # (and copies at each step) stays small; output comes in steps, as zlib
+                # copies its output buffer once at the end of each call.
                 room = limit - self._inflated
-                out = d.decompress(data, room + 1)
-                if len(out) > room:
+                n = len(data)
+                view = data if n <= _SLICE else memoryview(data)
+                out = d.decompress(view[:_SLICE], room + 1 if room < _STEP else _STEP)
+                got = len(out)
+                pos = _SLICE
+                if got <= room and (pos < n or d.unconsumed_tail):
+                    chunks = [out]
+                    while got <= room:
+                        pending = d.unconsumed_tail
+                        if pending:
+                            piece: "Any" = pending
+                        elif pos < n:
+                            piece = view[pos : pos + _SLICE]
+                            pos += _SLICE
+                        else:
+                            break
+                        want = room + 1 - got
+                        chunk = d.decompress(piece, want if want < _STEP else _STEP)
+                        chunks.append(chunk)
+                        got += len(chunk)
+                    if got <= room:
+                        out = b"".join(chunks)
+                if got > room:
                     self._decompressor = None
                     raise MessageTooBig("message over %d bytes after inflation" % limit)
         except z.error as exc:  # the stream is corrupt
             self._decompressor = None
             raise BadCompressedData("invalid compressed data (%s)" % (exc,)) from None
-        if d.eof and d.unused_data and not (tail and d.unused_data == _TAIL):
-            raise BadCompressedData("compressed data after the final deflate block")
+        if d.eof:
+            _check_after_final(d.unused_data, tail)
         self._inflated += len(out)
         return out
 
