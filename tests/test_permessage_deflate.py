@@ -1290,3 +1290,22 @@ def test_uncompressed_and_control_frames_make_no_zlib_state(kind):
     conn.send(Ping(b"x"))
     conn.send(CloseConnection(1000))
     assert ext._compressor is None
+
+
+# -- where zlib cannot do permessage-deflate (MicroPython), forced on CPython ----------------
+
+
+def test_answer_for_an_extension_that_offered_nothing_fails_the_handshake(monkeypatch):
+    # offer() is False without a usable zlib, so nothing went out; a server that answers
+    # permessage-deflate anyway gets the handshake failed, not an enabled extension that
+    # has no zlib to work with.
+    import wsproto_lite.extensions as extensions
+
+    monkeypatch.setattr(extensions, "_zlib_module", False)
+    ext = PerMessageDeflate()
+    client, request = client_offering(ext)
+    assert b"sec-websocket-extensions" not in request.lower()
+    with pytest.raises(RemoteProtocolError) as info:
+        client.receive_data(response_bytes(b"permessage-deflate"))
+    assert isinstance(info.value.event_hint, RejectConnection)
+    assert not ext.enabled()

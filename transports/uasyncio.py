@@ -554,10 +554,12 @@ async def websocket_upgrade(
     request: "Any",
     subprotocol: "Optional[str]" = None,
     max_message_length: "Optional[int]" = None,
+    compression: "Any" = "deflate",
 ) -> WebSocket:
     """Upgrade a request another framework parsed (Microdot's shape); return the WebSocket.
 
-    `max_message_length` overrides WebSocket.max_message_length for this connection.
+    `max_message_length` overrides WebSocket.max_message_length for this connection;
+    `compression` is serve()'s (declined anyway where zlib cannot do it).
 
     `request` needs `method`, `path` (and `query_string` or `query`), `headers` (a mapping)
     and `sock = (reader, writer)`. Raises WebSocketError after answering a bad request
@@ -568,7 +570,9 @@ async def websocket_upgrade(
     if register is not None:  # Microdot: it writes no response of its own afterwards
         register(_microdot_done)
     reader, writer = request.sock[0], request.sock[1]
-    ws = WebSocket(reader, writer, False, max_message_length=max_message_length)
+    ws = WebSocket(
+        reader, writer, False, max_message_length=max_message_length, compression=compression
+    )
     try:
         ws._conn.initiate_upgrade_connection(
             list(request.headers.items()), framework_target(request)

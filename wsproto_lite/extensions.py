@@ -401,8 +401,11 @@ class PerMessageDeflate(Extension):
             if self.server_no_context_takeover and "server_no_context_takeover" not in params:
                 raise _BadParams("server_no_context_takeover was asked for and not agreed")
             client_bits = params.get("client_max_window_bits")
-            if client_bits is not None and client_bits > (self._client_bits_asked or 15):
-                raise _BadParams("client_max_window_bits above the %d offered" % client_bits)
+            offered = self._client_bits_asked or 15
+            if client_bits is not None and client_bits > offered:
+                raise _BadParams(
+                    "client_max_window_bits %d above the %d offered" % (client_bits, offered)
+                )
         except _BadParams as exc:
             raise RemoteProtocolError(
                 "bad permessage-deflate answer %r: %s" % (offer, exc), RejectConnection()

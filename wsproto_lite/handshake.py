@@ -450,7 +450,9 @@ def client_extensions_handshake(
     for answer in accepted:
         name = _offer_name(answer)
         for extension in supported:
-            if extension.name == name:
+            # Only what went out in the offer: offer() False (PerMessageDeflate where
+            # zlib cannot do it) offered nothing, so an answer for it is unrecognized.
+            if extension.name == name and extension.offer() is not False:
                 if _contains(result, extension):
                     raise RemoteProtocolError(
                         "extension %s accepted twice" % name, RejectConnection()
