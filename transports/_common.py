@@ -359,11 +359,12 @@ def check_compression(compression: "Any") -> None:
 def compression_extensions(compression: "Any", client: bool) -> "List[Any]":
     """The extensions one connection offers (client) or accepts (server).
 
-    "deflate": permessage-deflate with bounded memory, as websockets configures it (the
-    server's window 12 bits, zlib memLevel 5: by zlib's formula a server's compressor
-    takes 32 KiB instead of 256 KiB, a client's 144 KiB). A PerMessageDeflate: a fresh
-    copy of it for this connection. None, or no usable zlib (MicroPython): nothing
-    offered, every offer declined.
+    "deflate": permessage-deflate with bounded memory, as websockets configures it. A
+    server asks for 12-bit windows both ways (the client's only where its offer lets us
+    limit it) and zlib memLevel 5: by zlib's formula its compressor takes 32 KiB instead
+    of 256 KiB and its inflater keeps a 4 KiB window instead of 32 KiB. A client uses
+    memLevel 5 (144 KiB). A PerMessageDeflate: a fresh copy of it for this connection.
+    None, or no usable zlib (MicroPython): nothing offered, every offer declined.
     """
     if compression is None or not _zlib():
         return []
@@ -372,7 +373,9 @@ def compression_extensions(compression: "Any", client: bool) -> "List[Any]":
     check_compression(compression)
     if client:
         return [PerMessageDeflate(mem_level=5)]
-    return [PerMessageDeflate(server_max_window_bits=12, mem_level=5)]
+    # The client's window too, when its offer lets us limit it (browsers' does): the
+    # inflater then keeps 4 KiB of window per connection instead of 32 KiB.
+    return [PerMessageDeflate(client_max_window_bits=12, server_max_window_bits=12, mem_level=5)]
 
 
 def client_request(

@@ -137,6 +137,13 @@ _PARAMS = (
     "client_max_window_bits",
 )
 _zlib_module: "Any" = None
+# PerMessageDeflate._flags
+_CLIENT_NCT = const(1)
+_SERVER_NCT = const(2)
+_ENABLED = const(4)
+_OUTBOUND = const(8)
+_INBOUND = const(0x30)  # 0, 1 or 2 (see _inbound_compressed), shifted by 4
+_TERMS: "Dict[Any, Any]" = {}  # one tuple per set of terms asked for, shared
 
 
 def _zlib() -> "Any":
@@ -234,24 +241,18 @@ class PerMessageDeflate(Extension):
     DEFAULT_CLIENT_MAX_WINDOW_BITS = 15
     DEFAULT_SERVER_MAX_WINDOW_BITS = 15
 
-    # CPython: slots keep a negotiated connection's extension small (it lives as long as
-    # the connection). MicroPython ignores them, and never enables the extension.
+    # CPython: a negotiated connection keeps its extension as long as it lives, so it is
+    # seven slots (about 100 bytes): the flags in one int, the terms asked for in a tuple
+    # shared by every extension asking for the same. MicroPython ignores slots, and never
+    # enables the extension.
     __slots__ = (
-        "client_no_context_takeover",
-        "server_no_context_takeover",
+        "_flags",
+        "_terms",
         "_client_max_window_bits",
         "_server_max_window_bits",
-        "_client_bits_asked",
-        "_server_bits_asked",
-        "compress_level",
-        "mem_level",
-        "_enabled",
         "_compressor",
         "_decompressor",
-        "_inbound_compressed",
         "_inflated",
-        "_outbound_compressed",
-        "_why",
     )
 
     def __init__(
@@ -268,34 +269,104 @@ class PerMessageDeflate(Extension):
             raise ValueError("compress_level is -1 to 9, not %r" % (compress_level,))
         if type(mem_level) is not int or not 1 <= mem_level <= 9:
             raise ValueError("mem_level is 1 to 9, not %r" % (mem_level,))
-        self.client_no_context_takeover = bool(client_no_context_takeover)
-        self.server_no_context_takeover = bool(server_no_context_takeover)
-        self._client_bits_asked = _check_bits("client_max_window_bits", client_max_window_bits)
-        self._server_bits_asked = _check_bits("server_max_window_bits", server_max_window_bits)
+        terms = (
+            _check_bits("client_max_window_bits", client_max_window_bits),
+            _check_bits("server_max_window_bits", server_max_window_bits),
+            compress_level,
+            mem_level,
+        )
+        self._terms: "Tuple[Optional[int], Optional[int], int, int]" = _TERMS.setdefault(
+            terms, terms
+        )
+        self._flags = (_CLIENT_NCT if client_no_context_takeover else 0) | (
+            _SERVER_NCT if server_no_context_takeover else 0
+        )
         self._client_max_window_bits = client_max_window_bits or 15
         self._server_max_window_bits = server_max_window_bits or 15
-        self.compress_level = compress_level
-        self.mem_level = mem_level
-        self._enabled = False
         # Made at the first message that needs each (an idle connection holds no zlib
         # state), dropped after each message where no context takeover was agreed.
         self._compressor: "Any" = None
         self._decompressor: "Any" = None
+        self._inflated = 0  # bytes inflated so far in the message being received
+
+    def _flag(self, bit: int) -> bool:
+        return bool(self._flags & bit)
+
+    def _set_flag(self, bit: int, on: bool) -> None:
+        self._flags = (self._flags | bit) if on else (self._flags & ~bit)
+
+    @property
+    def client_no_context_takeover(self) -> bool:
+        """The client resets its compressor after each message (asked for, then agreed)."""
+        return bool(self._flags & _CLIENT_NCT)
+
+    @client_no_context_takeover.setter
+    def client_no_context_takeover(self, on: bool) -> None:
+        self._set_flag(_CLIENT_NCT, on)
+
+    @property
+    def server_no_context_takeover(self) -> bool:
+        """The server resets its compressor after each message (asked for, then agreed)."""
+        return bool(self._flags & _SERVER_NCT)
+
+    @server_no_context_takeover.setter
+    def server_no_context_takeover(self, on: bool) -> None:
+        self._set_flag(_SERVER_NCT, on)
+
+    @property
+    def compress_level(self) -> int:
+        """zlib's compression level for what this end sends."""
+        return self._terms[2]
+
+    @property
+    def mem_level(self) -> int:
+        """zlib's memLevel for this end's compressor (1-9: memory against speed)."""
+        return self._terms[3]
+
+    @property
+    def _client_bits_asked(self) -> "Optional[int]":
+        return self._terms[0]
+
+    @property
+    def _server_bits_asked(self) -> "Optional[int]":
+        return self._terms[1]
+
+    @property
+    def _enabled(self) -> bool:
+        return bool(self._flags & _ENABLED)
+
+    @_enabled.setter
+    def _enabled(self, on: bool) -> None:  # wsproto's tests set it
+        self._set_flag(_ENABLED, on)
+
+    @property
+    def _inbound_compressed(self) -> int:
         # The message being received: 0 plain, 1 compressed (no byte yet), 2 compressed.
-        self._inbound_compressed = 0
-        self._inflated = 0  # bytes inflated so far in that message
-        self._outbound_compressed = False  # the message being sent is compressed
-        self._why = ""  # what the last refused frame did wrong, for the violation's reason
+        return (self._flags >> 4) & 3
+
+    @_inbound_compressed.setter
+    def _inbound_compressed(self, state: int) -> None:
+        self._flags = (self._flags & ~_INBOUND) | (int(state) << 4)
+
+    @property
+    def _outbound_compressed(self) -> bool:
+        # The message being sent is compressed (wsproto's hooks only).
+        return bool(self._flags & _OUTBOUND)
+
+    @_outbound_compressed.setter
+    def _outbound_compressed(self, on: bool) -> None:
+        self._set_flag(_OUTBOUND, on)
 
     def copy(self) -> "PerMessageDeflate":
         """A new, unnegotiated extension asking for the same terms (one per connection)."""
+        client_bits, server_bits, level, mem_level = self._terms
         return type(self)(
             self.client_no_context_takeover,
-            self._client_bits_asked,
+            client_bits,
             self.server_no_context_takeover,
-            self._server_bits_asked,
-            compress_level=self.compress_level,
-            mem_level=self.mem_level,
+            server_bits,
+            compress_level=level,
+            mem_level=mem_level,
         )
 
     @property
@@ -599,7 +670,6 @@ class PerMessageDeflate(Extension):
         """Claims RSV1; fails (1002) RSV1 on a control frame or a continuation (§6.1)."""
         if opcode >= 8 or opcode == 0:
             if rsv.rsv1:
-                self._why = "RSV1 set on a %s frame" % ("control" if opcode else "continuation")
                 return 1002
             # §6.1: a control frame between fragments changes nothing of the message.
             return RsvBits(True, False, False)
@@ -635,7 +705,6 @@ class PerMessageDeflate(Extension):
             return self._code_of(exc)
 
     def _code_of(self, exc: RemoteProtocolError) -> int:
-        self._why = str(exc)
         code: int = getattr(exc.event_hint, "code", 1002)
         return code
 
