@@ -1,7 +1,7 @@
 """Run one atheris harness: python fuzz/harness.py NAME [libFuzzer flags] [corpus dirs or files]
 
 NAME is one of fuzz.oracles.TARGETS: frames_server, frames_client, handshake_server,
-handshake_client, wsconnection. Everything after NAME goes to libFuzzer, for example
+handshake_client, wsconnection, deflate. Everything after NAME goes to libFuzzer, for example
 
     python fuzz/harness.py frames_server -max_total_time=600 /tmp/work fuzz/corpus/frames_server
 

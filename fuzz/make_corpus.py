@@ -7,6 +7,7 @@ compares the files with what this script would write and fails if they differ.
 """
 
 import sys
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,7 +217,92 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "bare-client-size": cfg(1 | 2 | 3 << 3, 0x04)
         + f.encode_records([f.feed(server_frames["binary-256"]), f.events(), f.data_to_send()]),
     }
+    out["deflate"] = deflate_seeds()
     return out
+
+
+# RFC 7692 §7.2.3's examples, byte for byte: "Hello" compressed; the same again with the
+# first one's context; as a stored block; with BFINAL set and the 0x00 that may follow.
+HELLO = b"\xf2\x48\xcd\xc9\xc9\x07\x00"
+HELLO_AGAIN = b"\xf2\x00\x11\x00\x00"
+HELLO_STORED = b"\x00\x05\x00\xfa\xff\x48\x65\x6c\x6c\x6f\x00"
+HELLO_FINAL = b"\xf3\x48\xcd\xc9\xc9\x07\x00\x00"
+
+
+def deflate_seeds() -> dict[str, bytes]:
+    """Seeds for the deflate harness: config byte 0 is role (1 = client), auto_reply (2),
+    whole_messages (4), message limit (3-5: 3 = 1000, 5 = 65536), the Extension hooks
+    (0x40), stored blocks out (0x80); byte 1 the negotiation (fuzz/deflate_oracle.py)."""
+    f = formats
+    c = build_frame
+
+    def mk(key: "bytes | None") -> "dict[str, bytes]":
+        bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
+        bomb_wire = (bomb.compress(bytes(1 << 20)) + bomb.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        text = zlib.compressobj(6, zlib.DEFLATED, -15)
+        long_wire = text.compress(b"the quick brown fox " * 20) + text.flush(zlib.Z_SYNC_FLUSH)
+        return {
+            "rfc-messages": c(1, HELLO, True, 4, key)
+            + c(1, HELLO_AGAIN, True, 4, key)
+            + c(2, HELLO_STORED, True, 4, key)
+            + c(1, HELLO_FINAL, True, 4, key)
+            + c(2, b"plain", True, 0, key),
+            "fragmented": c(1, HELLO[:3], False, 4, key)
+            + c(9, b"ping", True, 0, key)
+            + c(0, HELLO[3:], True, 0, key)
+            + c(2, b"", True, 4, key),
+            "bomb": c(2, bomb_wire, True, 4, key),
+            "truncated-block": c(1, long_wire[: len(long_wire) // 2], True, 4, key),
+            "rsv1-continuation": c(1, HELLO[:3], False, 4, key) + c(0, HELLO[3:], True, 4, key),
+            "garbage": c(2, b"\xff\xfe\xfd", True, 4, key),
+        }
+
+    masked = mk(KEY)
+    unmasked = mk(None)
+    return {
+        "server-echo": cfg(2 | 5 << 3, 0)
+        + f.encode_records(
+            [
+                f.feed(masked["rfc-messages"][:13]),
+                f.events(),
+                f.reply(),
+                f.feed_split(masked["rfc-messages"][13:], 5),
+                f.events(),
+                f.data_to_send(),
+                f.feed(masked["fragmented"]),
+                f.events(),
+                f.send("close", b"\x03\xe8"),
+            ]
+        ),
+        "client-no-context-takeover": cfg(1 | 4 | 5 << 3 | 0x40, 0x01 | 0x02 | 1 << 2 | 2 << 4)
+        + f.encode_records(
+            [
+                f.send("text_fragment", b"Hel"),
+                f.send("ping", b"p"),
+                f.send("text", b"lo"),
+                f.send("bytes", b"Hello" * 30),
+                f.send("bytes", b"Hello" * 30),
+                f.feed(unmasked["fragmented"]),
+                f.events(1),
+                f.events(),
+                f.eof(),
+                f.events(),
+            ]
+        ),
+        "server-stored-out": cfg(0x80 | 5 << 3, 0x40 | 3 << 2)
+        + f.encode_records(
+            [f.feed(masked["rfc-messages"]), f.events(), f.send("text", "héllo".encode() * 9)]
+        ),
+        "bomb": cfg(2 | 4 | 3 << 3, 0) + f.encode_records([f.feed(masked["bomb"]), f.events()]),
+        "client-bomb": cfg(1 | 2 | 3 << 3 | 0x40, 0)
+        + f.encode_records([f.feed_split(unmasked["bomb"], 100), f.events(), f.data_to_send()]),
+        "truncated-block": cfg(2 | 5 << 3, 0)
+        + f.encode_records([f.feed(masked["truncated-block"]), f.events(), f.data_to_send()]),
+        "rsv1-continuation": cfg(2 | 5 << 3, 0)
+        + f.encode_records([f.feed(masked["rsv1-continuation"]), f.events()]),
+        "garbage": cfg(1 | 2 | 5 << 3, 0)
+        + f.encode_records([f.feed(unmasked["garbage"]), f.events(), f.data_to_send()]),
+    }
 
 
 def main() -> None:

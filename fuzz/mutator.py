@@ -13,6 +13,7 @@ mutator (atheris.Mutate) is passed in where one exists.
 """
 
 import random
+import zlib
 from collections.abc import Callable
 
 from fuzz import formats
@@ -657,6 +658,104 @@ def _fields(rec: Record) -> dict[str, object]:
     return {"op": rec.op, "arg": rec.arg, "data": rec.data, "flags": rec.flags}
 
 
+# -- permessage-deflate (RFC 7692) ------------------------------------------------------------
+# Compressed payloads are made with plain zlib, apart from the core's compressor.
+
+BOMB_SIZES = (1, 125, 126, 1000, 1001, 16384, 16385, 65536, 65537, (1 << 20) + 1, 4 << 20)
+
+
+def deflate_raw(data: bytes, rng: random.Random, final: bool = False) -> bytes:
+    """`data` as a raw deflate stream, sync-flushed with its 00 00 ff ff taken off (§7.2.1),
+    or ended with a final block."""
+    c = zlib.compressobj(rng.choice((0, 1, 6, 9)), zlib.DEFLATED, -rng.randint(9, 15))
+    out = c.compress(data)
+    if final:
+        return out + c.flush(zlib.Z_FINISH)
+    return (out + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def compressed_message(ctx: Context, plain: bytes, opcode: int = 2) -> list[RawFrame]:
+    """A compressed message: RSV1 on its first frame, the stream cut into fragments."""
+    rng = ctx.rng
+    wire = deflate_raw(plain, rng, rng.random() < 0.1)
+    frame = RawFrame(opcode, wire, True, 4, ctx.key())
+    if rng.random() < 0.3:
+        pieces = fragment(frame, rng, rng.randint(2, 4))
+        for piece in pieces[1:]:
+            piece.rsv = 0
+            piece.mask_key = ctx.key()
+        return pieces
+    return [frame]
+
+
+def m_compress(frames: "list[RawFrame]", ctx: Context) -> None:
+    """Replace a data frame (or add a message) with a compressed message of its payload."""
+    rng = ctx.rng
+    data = [i for i, f in enumerate(frames) if f.opcode in (1, 2) and f.fin]
+    if data and rng.random() < 0.7:
+        i = rng.choice(data)
+        frames[i : i + 1] = compressed_message(ctx, frames[i].payload, frames[i].opcode)
+        return
+    text = rng.random() < 0.5
+    plain = ctx.text(300) if text else rng.randbytes(rng.choice((0, 1, 64, 300)))
+    if rng.random() < 0.3:
+        plain *= rng.randint(2, 50)  # something that compresses
+    at = rng.randint(0, len(frames))
+    frames[at:at] = compressed_message(ctx, plain, 1 if text else 2)
+
+
+def m_bomb(frames: "list[RawFrame]", ctx: Context) -> None:
+    """A message that inflates far beyond its size on the wire."""
+    rng = ctx.rng
+    plain = bytes(rng.choice(BOMB_SIZES)) if rng.random() < 0.8 else b"a" * rng.choice(BOMB_SIZES)
+    at = rng.randint(0, len(frames))
+    frames[at:at] = compressed_message(ctx, plain, rng.choice((1, 2)))
+
+
+def m_deflate_damage(frames: "list[RawFrame]", ctx: Context) -> None:
+    """Truncate a compressed payload, append garbage or a final block, or set RSV1 where it
+    may not be (a continuation or a control frame)."""
+    rng = ctx.rng
+    f = frames[_pick(frames, rng)]
+    r = rng.random()
+    if r < 0.35:
+        f.payload = f.payload[: rng.randint(0, max(len(f.payload) - 1, 0))]
+        f.length = None
+    elif r < 0.5:
+        f.payload += rng.choice((b"\x00", b"\x03\x00", b"\x00\x00\xff\xff", rng.randbytes(3)))
+        f.length = None
+    elif r < 0.65:
+        f.payload = rng.randbytes(rng.randint(1, 20))
+        f.rsv = 4
+        f.length = None
+    else:
+        f.rsv ^= 4
+
+
+DEFLATE_MUTATIONS = (m_compress, m_compress, m_bomb, m_deflate_damage, m_deflate_damage)
+
+
+def mutate_deflate_script(data: bytes, ctx: Context) -> bytes:
+    """A script mutation, or a deflate one of the frames in a FEED record."""
+    rng = ctx.rng
+    if rng.random() < 0.5:
+        return mutate_script(data, ctx)
+    records = formats.parse_records(data)
+    feeds = [rec for rec in records if rec.op in (0, 1)]
+    if not feeds:
+        rec = Record(formats.OP_FEED, 0, b"")
+        records.insert(rng.randint(0, len(records)), rec)
+        records.append(formats.events())
+    else:
+        rec = rng.choice(feeds)
+    frames, tail = split_frames(rec.data)
+    if not frames:
+        frames.append(RawFrame(2, b"", True, 4, ctx.key()))
+    rng.choice(DEFLATE_MUTATIONS)(frames, ctx)
+    rec.data = join(frames, tail)[:0xFFFF]
+    return formats.encode_records(records)
+
+
 # -- the entry point ---------------------------------------------------------------------------
 
 BODY_KINDS = {
@@ -665,6 +764,7 @@ BODY_KINDS = {
     "handshake_server": "request",
     "handshake_client": "response",
     "wsconnection": "script",
+    "deflate": "deflate_script",
 }
 
 
@@ -673,6 +773,8 @@ def mutate_body(kind: str, body: bytes, ctx: Context) -> bytes:
         return mutate_frames(body, ctx)
     if kind == "request" or kind == "response":
         return mutate_head(body, ctx, kind == "response")
+    if kind == "deflate_script":
+        return mutate_deflate_script(body, ctx)
     return mutate_script(body, ctx)
 
 
@@ -691,7 +793,7 @@ def mutate(
         c0 ^= 1 << rng.randrange(8)
     if rng.random() < 0.05:
         c1 ^= 1 << rng.randrange(8)
-    if kind == "script":
+    if kind in ("script", "deflate_script"):
         masked = not c0 & 1  # config bit 0: we are the client, so the peer does not mask
     else:
         masked = kind in ("frames_masked", "request")

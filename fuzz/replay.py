@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 CORE = ("frames.py", "connection.py", "handshake.py", "utf8.py", "events.py", "errors.py")
+CORE += ("extensions.py",)
 
 
 def inputs(paths: "list[str]") -> "list[Path]":
@@ -47,7 +48,7 @@ def main() -> int:
     with_coverage = "--coverage" in args
     args = [a for a in args if a != "--coverage"]
     harnesses = ("frames_server", "frames_client", "handshake_server", "handshake_client")
-    harnesses += ("wsconnection",)
+    harnesses += ("wsconnection", "deflate")
     jobs: list[tuple[str, Path]] = []
     if args[:1] == ["--corpus"] and len(args) == 2:
         for name in harnesses:

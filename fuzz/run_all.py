@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESSES = ("frames_server", "frames_client", "handshake_server", "handshake_client")
-HARNESSES += ("wsconnection",)
+HARNESSES += ("wsconnection", "deflate")
 
 
 class Run:
