@@ -10,6 +10,7 @@ import random
 import statistics
 import struct
 import time
+import zlib
 from collections.abc import Callable
 
 FIXED_KEY = b"\x37\xfa\x21\x3d"  # not all-zero: a zero key would make unmasking free
@@ -37,9 +38,18 @@ def xor_mask(data: bytes, key: bytes) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(pad, "little")).to_bytes(n, "little")
 
 
-def build_frame(opcode: int, payload: bytes, fin: bool = True, key: "bytes | None" = None) -> bytes:
-    """One frame with a minimal length field; masked with `key` when given."""
-    b0 = (0x80 if fin else 0) | opcode
+def build_frame(
+    opcode: int,
+    payload: bytes,
+    fin: bool = True,
+    key: "bytes | None" = None,
+    rsv1: bool = False,
+) -> bytes:
+    """One frame with a minimal length field; masked with `key` when given.
+
+    `rsv1` sets RSV1, the permessage-deflate bit of a compressed message's first frame.
+    """
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
     m = 0x80 if key is not None else 0
     n = len(payload)
     if n < 126:
@@ -91,6 +101,67 @@ def multibyte_text(nbytes: int) -> str:
     text += "a" * (nbytes - len(text.encode("utf-8")))  # ASCII tail for the exact size
     assert len(text.encode("utf-8")) == nbytes
     return text
+
+
+_WORDS = [
+    *("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"),
+    *("juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo"),
+    *("sierra", "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu"),
+]
+_CITIES = ["Lyon", "Porto", "Kyoto", "Quito", "Oslo", "Cairo", "Lima", "Perth", "Pune", "Riga"]
+
+
+def json_text(nbytes: int, seed: int = 7692) -> str:
+    """Deterministic JSON of exactly `nbytes` ASCII bytes: an array of small records.
+
+    Records repeat their keys and draw values from small vocabularies, as API payloads
+    do, so the text compresses about as well as real JSON (3-5x with zlib). Spaces
+    before the closing bracket make up the exact size.
+    """
+    rng = random.Random(seed * 1000003 + nbytes)
+    records: list[str] = []
+    size = 2  # the brackets
+    while True:
+        words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 6)))
+        record = (
+            '{"id":%d,"user":"%s%d","city":"%s","score":%.3f,"active":%s,"tags":[%s],'
+            '"note":"%s"}'
+            % (
+                rng.randint(1, 10**6),
+                rng.choice(_WORDS),
+                rng.randint(1, 999),
+                rng.choice(_CITIES),
+                rng.random() * 100,
+                "true" if rng.random() < 0.5 else "false",
+                ",".join('"%s"' % rng.choice(_WORDS) for _ in range(rng.randint(0, 3))),
+                words,
+            )
+        )
+        extra = len(record) + (1 if records else 0)
+        if size + extra > nbytes:
+            break
+        records.append(record)
+        size += extra
+    text = "[" + ",".join(records) + " " * (nbytes - size) + "]"
+    if nbytes < 2:
+        text = " " * nbytes
+    assert len(text) == nbytes
+    return text
+
+
+DEFLATE_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.1: the end of every sync flush
+
+
+def deflate_message(compressor: "zlib._Compress", data: bytes) -> bytes:
+    """One permessage-deflate message body: compress, sync-flush, drop 00 00 ff ff."""
+    out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(DEFLATE_TAIL)
+    return out[:-4]
+
+
+def raw_compressor(window_bits: int = 15, mem_level: int = 8) -> "zlib._Compress":
+    """A raw-deflate compressor (no zlib header), as permessage-deflate uses."""
+    return zlib.compressobj(6, zlib.DEFLATED, -window_bits, mem_level)
 
 
 def measure(bench: Bench, reps: int) -> "tuple[float, int]":

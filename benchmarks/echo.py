@@ -2,12 +2,18 @@
 
     python benchmarks/echo.py [--quick] [--rounds N] [--servers ours,websockets,aiohttp,picows]
                               [--only TEXT] [--duration SECONDS] [--profile DIR]
+                              [--compression deflate] [--text]
 
 Every server runs in its own process (echo_server.py, started and stopped here) and the
 load comes from another process (loadgen.py: raw asyncio, pre-masked frames), so server
 and generator share the machine's cores as they would in production. Each round measures
 every server once, starting with a different one each round; reported are medians of the
 rounds and ratios against websockets. See benchmarks/README.md, "End-to-end echo".
+
+`--compression deflate` runs the JSON-text cases with permessage-deflate negotiated on
+every connection (the generator offers it and fails unless the server agrees; every
+server keeps its own default compression settings); `--text` runs the same cases
+without compression, for reference. See README.md, "permessage-deflate".
 """
 
 import argparse
@@ -24,6 +30,7 @@ sys.path.insert(0, HERE)
 
 import _harness as h  # noqa: E402
 import _servers as s  # noqa: E402
+from loadgen import DEFLATE_OFFER  # noqa: E402
 
 BASE = "websockets"  # ratios are against this server
 
@@ -36,6 +43,15 @@ CASES = [
     ("64 B, 100 conns x 1", 64, 100, 1),
 ]
 
+# --text and --compression deflate: JSON-like text (_harness.json_text), a pool of distinct
+# messages sent in turn.
+TEXT_CASES = [
+    ("1 KiB JSON, 1 in flight", 1 << 10, 1, 1),
+    ("1 KiB JSON, 100 in flight", 1 << 10, 1, 100),
+    ("64 KiB JSON, 1 in flight", 1 << 16, 1, 1),
+    ("64 KiB JSON, 100 in flight", 1 << 16, 1, 100),
+]
+
 # Minimum ours / websockets message rate, by case label.
 TARGETS = {
     "64 B, 100 in flight": 2.0,
@@ -44,8 +60,21 @@ TARGETS = {
 }
 
 
+def load_flags(args: Any) -> "List[str]":
+    """The generator's message options: compressed text, plain text, or binary."""
+    if args.compression == "deflate":
+        return ["--compression=deflate"]
+    return ["--text"] if args.text else []
+
+
 def measure(
-    server: s.ServerProcess, size: int, conns: int, window: int, warmup: float, duration: float
+    server: s.ServerProcess,
+    size: int,
+    conns: int,
+    window: int,
+    warmup: float,
+    duration: float,
+    flags: "List[str]",
 ) -> "Dict[str, Any]":
     command = [
         sys.executable,
@@ -57,6 +86,7 @@ def measure(
         "--window=%d" % window,
         "--warmup=%g" % warmup,
         "--duration=%g" % duration,
+        *flags,
     ]
     return run_loadgen(server, command, timeout=60 + warmup + duration)
 
@@ -98,6 +128,7 @@ def profile(servers: "dict[str, s.ServerProcess]", cases: "List[Any]", args: Any
                 "--warmup=%g" % args.warmup,
                 "--duration=%g" % args.duration,
                 "--profile=%s" % path,
+                *load_flags(args),
             ]
             result = run_loadgen(server, command, timeout=120)
             print(
@@ -121,7 +152,19 @@ def main() -> int:
     parser.add_argument(
         "--profile", metavar="DIR", help="no timing: one cProfile'd run per server and case"
     )
+    parser.add_argument(
+        "--compression",
+        choices=("none", "deflate"),
+        default="none",
+        help="deflate: the JSON-text cases with permessage-deflate negotiated",
+    )
+    parser.add_argument(
+        "--text", action="store_true", help="the JSON-text cases, uncompressed (reference)"
+    )
     args = parser.parse_args()
+    deflate = args.compression == "deflate"
+    if deflate and not args.servers:
+        args.servers = "ours,websockets,aiohttp"  # picows does not do permessage-deflate
     rounds = args.rounds or (1 if args.quick else 5)
     args.duration = args.duration or (0.2 if args.quick else 2.0)
     args.warmup = args.warmup if args.warmup is not None else (0.1 if args.quick else 0.5)
@@ -134,7 +177,8 @@ def main() -> int:
             file=sys.stderr,
         )
         names = [n for n in names if n not in missing]
-    cases = [c for c in CASES if args.only in c[0]]
+    all_cases = TEXT_CASES if deflate or args.text else CASES
+    cases = [c for c in all_cases if args.only in c[0]]
 
     print("Python %s (%s)" % (platform.python_version(), platform.python_implementation()))
     print(
@@ -155,6 +199,15 @@ def main() -> int:
             ", QUICK (numbers meaningless)" if args.quick else "",
         )
     )
+    if deflate or args.text:
+        print(
+            "messages: JSON-like text; compression: %s"
+            % (
+                "permessage-deflate offered as %r and required" % DEFLATE_OFFER
+                if deflate
+                else "none offered"
+            )
+        )
     print()
 
     servers = s.start_servers(names)
@@ -169,7 +222,15 @@ def main() -> int:
                 k = r % len(names)
                 for name in names[k:] + names[:k]:
                     per_server[name].append(
-                        measure(servers[name], size, conns, window, args.warmup, args.duration)
+                        measure(
+                            servers[name],
+                            size,
+                            conns,
+                            window,
+                            args.warmup,
+                            args.duration,
+                            load_flags(args),
+                        )
                     )
             results[label] = per_server
     finally:
@@ -179,7 +240,12 @@ def main() -> int:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     print()
-    report(results, names)
+    if deflate:
+        for name in names:
+            first = next(iter(results.values()), {}).get(name, [{}])
+            print("%s agreed: %s" % (name, first[0].get("extensions", "?")))
+        print()
+    report(results, names, text=deflate or args.text)
     return 0
 
 
@@ -197,7 +263,9 @@ def busy(runs: "List[Dict[str, Any]]", key: str) -> float:
     return h.median([run[key] / run["seconds"] for run in runs])
 
 
-def report(results: "Dict[str, Dict[str, List[Dict[str, Any]]]]", names: "List[str]") -> None:
+def report(
+    results: "Dict[str, Dict[str, List[Dict[str, Any]]]]", names: "List[str]", text: bool = False
+) -> None:
     peers = [n for n in names if n != BASE] if BASE in names else []
     print("Messages echoed per second (median of rounds); ratios are server / %s:" % BASE)
     print()
@@ -239,7 +307,8 @@ def report(results: "Dict[str, Dict[str, List[Dict[str, Any]]]]", names: "List[s
     print()
 
     print("Server CPU time per message echoed (median of rounds; lower is better) and the")
-    print("share of a core each server used over the timed window:")
+    print("share of a core each server used over the timed window; ours/%s CPU below" % BASE)
+    print("1.00x means ours spends less CPU per message:")
     print()
     header = ["case"] + ["%s us/msg" % n for n in names]
     if has_ours and BASE in names:
@@ -271,7 +340,12 @@ def report(results: "Dict[str, Dict[str, List[Dict[str, Any]]]]", names: "List[s
     print("messages sent but not yet echoed, sending the next as each echo arrives.")
     print("busy: process CPU seconds / wall seconds of the timed window (100% = one core).")
     print("ours spread: (max - min) / median of our rounds' rates; large means a noisy machine.")
-    print("targets: ours >= 2x websockets' rate at 64 B with 100 in flight, >= 1x at 64 KiB.")
+    if text:
+        print(
+            "msg/s ratios: above 1.00x the server echoes more messages per second than %s." % BASE
+        )
+    else:
+        print("targets: ours >= 2x websockets' rate at 64 B with 100 in flight, >= 1x at 64 KiB.")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/loadgen.py --port P [--ctl C] [--size 64] [--connections 1]
                                  [--window 1] [--warmup 0.5] [--duration 2] [--profile F]
+                                 [--text] [--compression deflate]
 
 Opens `--connections` WebSocket connections to an echo server on 127.0.0.1, checks on each
 that a few messages come back byte for byte, then keeps `--window` binary messages of
@@ -18,6 +19,17 @@ only, m whole echoes in a read with one m-step slice per header byte (their payl
 compared while connecting, not while timed); send and arrival times are kept per write
 and per read, not per message. Nothing from wsproto_lite is used: frames come from
 _harness.py.
+
+`--text` sends JSON-like text messages (_harness.json_text), cycling through a pool of
+distinct ones so a compressing server cannot find the whole message in its window.
+`--compression deflate` (implies --text) offers permessage-deflate the way browsers and
+websockets' client do (`permessage-deflate; client_max_window_bits`), fails unless the
+server agrees, and sends every message compressed (RSV1). Each pool message is
+compressed once, on its own, with a 12-bit window and memLevel 5 (websockets' client
+settings, at most what any server here lets a client use): a valid message on a
+context-takeover stream, whatever came before it, so the frames stay pre-built. Echoes
+then differ in length (the server compresses with its own context), so they are parsed
+frame by frame; the checked echoes are inflated and compared.
 """
 
 import argparse
@@ -29,6 +41,7 @@ import os
 import resource
 import sys
 import time
+import zlib
 from collections import deque
 from typing import Any, Dict, List, Optional
 
@@ -44,6 +57,9 @@ ACCEPT = base64.b64encode(
 CLOSE_1000 = h.build_frame(8, b"\x03\xe8", key=h.FIXED_KEY)
 # A frame repeated k times is cached while k copies stay below this (small messages).
 JOIN_CACHE_BYTES = 1 << 20
+DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"
+CLIENT_WINDOW_BITS = 12  # what the pre-compressed messages use; a server must allow it
+POOL_BYTES = 1 << 20  # distinct text messages: up to 64, and about this many bytes
 
 
 class EchoError(Exception):
@@ -53,14 +69,26 @@ class EchoError(Exception):
 class Load:
     """What every connection shares: the frame to send and the measurements."""
 
-    def __init__(self, size: int, window: int) -> None:
-        self.payload = h.binary_payload(size)
-        self.frame = h.build_frame(2, self.payload, key=h.FIXED_KEY)
+    def __init__(self, size: int, window: int, text: bool = False, deflate: bool = False) -> None:
+        text = text or deflate
+        self.deflate = deflate
+        self.opcode = 1 if text else 2
+        if text:
+            count = max(2, min(64, POOL_BYTES // max(size, 1)))
+            self.payloads = [h.json_text(size, seed=i).encode() for i in range(count)]
+        else:
+            self.payloads = [h.binary_payload(size)]
+        self.payload = self.payloads[0]
+        self.pool = [self._frame(p) for p in self.payloads]
+        self.frame = self.pool[0]
+        self.next = 0  # the pool message that goes next
         self.window = window
+        self.extensions = ""  # the server's Sec-WebSocket-Extensions answer
         # The echo of the frame, unmasked: its length and header (a server sends exactly
         # this for every echo, so a read of m whole echoes is checked with m-step slices).
-        echo = h.build_frame(2, b"\0" * size)
-        self.echo_len = len(echo)
+        # Compressed echoes vary in length: then every echo is parsed by its header.
+        echo = h.build_frame(self.opcode, b"\0" * size)
+        self.echo_len = 0 if deflate else len(echo)
         self.echo_head = echo[: len(echo) - size]
         self.sending = False
         self.received = 0
@@ -69,12 +97,40 @@ class Load:
         self.latencies: List[float] = []
         self.weights: List[int] = []
         self.joined: Dict[int, bytes] = {}
-        if len(self.frame) * window <= JOIN_CACHE_BYTES:
+        if len(self.pool) == 1 and len(self.frame) * window <= JOIN_CACHE_BYTES:
             self.joined = {k: self.frame * k for k in range(1, window + 1)}
+        # Enough pool copies in a row that any k <= window frames are one slice.
+        self.cycle = self.pool * (1 + (window + len(self.pool) - 1) // len(self.pool))
+
+    def _frame(self, payload: bytes) -> bytes:
+        if not self.deflate:
+            return h.build_frame(self.opcode, payload, key=h.FIXED_KEY)
+        body = h.deflate_message(h.raw_compressor(CLIENT_WINDOW_BITS, 5), payload)
+        return h.build_frame(self.opcode, body, key=h.FIXED_KEY, rsv1=True)
 
     def frames(self, k: int) -> bytes:
+        if len(self.pool) > 1:
+            start = self.next
+            self.next = (start + k) % len(self.pool)
+            return b"".join(self.cycle[start : start + k])
         data = self.joined.get(k)
         return data if data is not None else self.frame * k
+
+    def check_extensions(self, answer: str) -> "Optional[str]":
+        """Why the server's extension answer does not fit what is sent, or None."""
+        if not self.deflate:
+            return "an extension nobody offered: %r" % answer if answer else None
+        if not answer.strip().startswith("permessage-deflate"):
+            return "permessage-deflate offered, not agreed (%r)" % answer
+        for param in answer.split(";")[1:]:
+            name, _, value = param.partition("=")
+            if (
+                name.strip() == "client_max_window_bits"
+                and int(value.strip().strip('"')) < CLIENT_WINDOW_BITS
+            ):
+                return "client window limited below %d bits: %r" % (CLIENT_WINDOW_BITS, answer)
+        self.extensions = answer.strip()
+        return None
 
 
 class Client(asyncio.Protocol):
@@ -82,9 +138,11 @@ class Client(asyncio.Protocol):
 
     def __init__(self, load: Load, host: str, port: int, verify: int) -> None:
         self.load = load
+        offer = "Sec-WebSocket-Extensions: %s\r\n" % DEFLATE_OFFER if load.deflate else ""
         self.request = (
             "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, port, KEY)
+            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+            % (host, port, KEY, offer)
         ).encode()
         self.verify = verify
         self.upgraded = False  # the 101 arrived and was checked
@@ -103,6 +161,8 @@ class Client(asyncio.Protocol):
         self.idle: Optional[asyncio.Future[None]] = None  # nothing in flight any more
         self.lost = loop.create_future()
         self.closed_by_server = False
+        # Checked echoes of a compressing server: inflated with its context, in order.
+        self.inflater: Any = zlib.decompressobj(-15) if load.deflate else None
 
     # -- asyncio callbacks ------------------------------------------------------------------
 
@@ -135,7 +195,7 @@ class Client(asyncio.Protocol):
         # The common case in C speed: m whole echoes in a row. Each header byte is read
         # with one m-step slice; matching headers at every step are m expected frames.
         size = self.load.echo_len
-        m = (n - pos) // size
+        m = (n - pos) // size if size else 0
         if m:
             stop = pos + m * size
             for j, byte in enumerate(self.load.echo_head):
@@ -234,6 +294,13 @@ class Client(asyncio.Protocol):
         if self.idle is not None and not self.idle.done():
             self.idle.set_exception(exc)
 
+    def _send_checked(self, count: int) -> None:
+        # The checked messages: the pool's first `count`, in order (not load.next's turn).
+        pool = self.load.pool
+        self.sent.append([time.perf_counter(), count])
+        self.in_flight += count
+        self.transport.write(b"".join(pool[i % len(pool)] for i in range(count)))  # type: ignore[union-attr]
+
     def _slow_path(self, data: bytes) -> None:
         # The handshake, then `verify` messages parsed in full and compared.
         buf = self.slow + data
@@ -248,16 +315,23 @@ class Client(asyncio.Protocol):
                 self._fail(EchoError("no upgrade: %r" % head[:200]))
                 return
             accept = b""
+            extensions = b""
             for line in head.split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"sec-websocket-accept":
                     accept = value.strip()
+                elif name.strip().lower() == b"sec-websocket-extensions":
+                    extensions = value.strip()
             if accept != ACCEPT:
                 self._fail(EchoError("bad Sec-WebSocket-Accept %r" % accept))
                 return
+            why = self.load.check_extensions(extensions.decode("latin-1"))
+            if why is not None:
+                self._fail(EchoError(why))
+                return
             self.upgraded = True
             if self.verify:
-                self.send(self.verify)
+                self._send_checked(self.verify)
         while len(buf) >= 2:
             b0, b1 = buf[0], buf[1]
             length = b1 & 0x7F
@@ -282,7 +356,11 @@ class Client(asyncio.Protocol):
             if opcode >= 8:
                 self._control(opcode, payload)
                 continue
-            if opcode != 2 or not b0 & 0x80 or payload != self.load.payload:
+            if b0 & 0x40 and self.inflater is not None:
+                payload = self.inflater.decompress(payload + h.DEFLATE_TAIL)
+            pool = self.load.payloads
+            want = pool[self.checked % len(pool)]
+            if opcode != self.load.opcode or not b0 & 0x80 or payload != want:
                 self._fail(EchoError("echo differs: opcode %d, %d bytes" % (opcode, length)))
                 return
             self._consume(1)
@@ -292,6 +370,7 @@ class Client(asyncio.Protocol):
             if buf:
                 self._fail(EchoError("unexpected bytes after the checked echoes"))
                 return
+            self.inflater = None  # echoes are counted from here on, not inflated
             self.running = True
             self.ready.set_result(None)
 
@@ -373,7 +452,7 @@ def raise_nofile() -> None:
 
 
 async def run(args: argparse.Namespace) -> "dict[str, Any]":
-    load = Load(args.size, args.window)
+    load = Load(args.size, args.window, args.text, args.compression == "deflate")
     clients = await open_clients(load, "127.0.0.1", args.port, args.connections, verify=3)
     ctl = await Control.open(args.ctl) if args.ctl else None
     if ctl is not None and args.profile:
@@ -411,6 +490,7 @@ async def run(args: argparse.Namespace) -> "dict[str, Any]":
         "p50": p50,
         "p99": p99,
         "gen_cpu": cpu1 - cpu0,
+        "extensions": load.extensions,
     }
     if server0 is not None and server1 is not None:
         result["server_cpu"] = server1["cpu"] - server0["cpu"]
@@ -427,6 +507,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds before timing")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds timed")
     parser.add_argument("--profile", help="cProfile the server over the window into this file")
+    parser.add_argument("--text", action="store_true", help="JSON-like text messages, not binary")
+    parser.add_argument(
+        "--compression",
+        choices=("none", "deflate"),
+        default="none",
+        help="deflate: offer permessage-deflate, require it, send compressed (implies --text)",
+    )
     args = parser.parse_args()
     raise_nofile()
     print(json.dumps(asyncio.run(run(args))))

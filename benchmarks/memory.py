@@ -1,6 +1,7 @@
 """Server memory per idle WebSocket connection: ours against websockets, aiohttp and picows.
 
     python benchmarks/memory.py [--connections 1000] [--rounds N] [--servers ...] [--quick]
+                                [--compression deflate] [--text-size BYTES]
 
 For each server (echo_server.py, in its own process) this opens `--connections` WebSocket
 connections from this process and leaves them idle, then reads the server process's
@@ -9,6 +10,12 @@ tracemalloc (a server started with tracing on) and, from a second server started
 tracing, the resident set size. Both are divided by the number of connections. A second
 reading follows after one 64-byte message was echoed on every connection (buffers that
 are allocated on first use show there). See benchmarks/README.md, "How memory.py measures".
+
+`--compression deflate` has every connection offer permessage-deflate (and fails unless
+the server agrees), so "idle" is a connection with deflate negotiated, and the message
+echoed is 1 KiB of JSON-like text, compressed both ways (zlib state that is made at the
+first message shows in the second reading). `--text-size N` echoes N bytes of that text
+instead of 64 B binary; `--text-size 1024` without compression is the reference.
 """
 
 import argparse
@@ -44,13 +51,14 @@ async def close_all(clients: "List[loadgen.Client]") -> None:
 
 
 async def measure_one(
-    server: s.ServerProcess, connections: int, key: str, top: int
+    server: s.ServerProcess, connections: int, key: str, top: int, message: "Dict[str, Any]"
 ) -> "Dict[str, Any]":
     """Bytes per connection (field `key` of the server's stats): idle, and after one echo.
 
     With `top`, also the source lines that allocated most for the idle connections.
+    `message`: loadgen.Load's arguments (size, text, deflate) for the echoed message.
     """
-    load = loadgen.Load(64, 1)
+    load = loadgen.Load(message["size"], 1, message["text"], message["deflate"])
     ctl = await loadgen.Control.open(server.ctl)
     try:
         # Warm-up: first connections fill caches and import lazily loaded modules.
@@ -68,7 +76,7 @@ async def measure_one(
         sites = (await ctl.ask("top %d" % top)) if top else []
 
         for client in clients:
-            client.send(1)  # one 64-byte message each; the load is not sending more
+            client.send(1)  # one message each; the load is not sending more
         await asyncio.wait_for(asyncio.gather(*(c.wait_idle() for c in clients)), 60)
         echoed = (await ctl.ask("gc"))[key]
 
@@ -80,14 +88,19 @@ async def measure_one(
         "idle": (idle - base) / connections,
         "echoed": (echoed - base) / connections,
         "sites": sites,
+        "extensions": load.extensions,
     }
 
 
-def run_server(name: str, connections: int, tracemalloc: bool, top: int) -> "Dict[str, Any]":
+def run_server(
+    name: str, connections: int, tracemalloc: bool, top: int, message: "Dict[str, Any]"
+) -> "Dict[str, Any]":
     server = s.ServerProcess(name, tracemalloc=tracemalloc)
     try:
         key = "traced" if tracemalloc else "rss"
-        return asyncio.run(measure_one(server, connections, key, top if tracemalloc else 0))
+        return asyncio.run(
+            measure_one(server, connections, key, top if tracemalloc else 0, message)
+        )
     finally:
         server.stop()
 
@@ -118,9 +131,23 @@ def main() -> int:
     parser.add_argument(
         "--top", type=int, default=0, help="also list the N source lines that allocate most"
     )
+    parser.add_argument(
+        "--compression",
+        choices=("none", "deflate"),
+        default="none",
+        help="deflate: negotiate permessage-deflate on every connection (1 KiB text echoed)",
+    )
+    parser.add_argument(
+        "--text-size", type=int, help="echo this many bytes of JSON-like text, not 64 B binary"
+    )
     args = parser.parse_args()
     connections = args.connections or (100 if args.quick else 1000)
     loadgen.raise_nofile()
+    deflate = args.compression == "deflate"
+    size = args.text_size or (1024 if deflate else 64)
+    message = {"size": size, "text": deflate or args.text_size is not None, "deflate": deflate}
+    if deflate and not args.servers:
+        args.servers = "ours,websockets,aiohttp"  # picows does not do permessage-deflate
     names = s.parse_servers(args.servers)
     missing = s.missing_peers(names)
     if missing:
@@ -138,18 +165,30 @@ def main() -> int:
         "%d connections per server, %d round(s), baseline after %d warm-up connections%s"
         % (connections, args.rounds, WARMUP_CONNECTIONS, ", QUICK" if args.quick else "")
     )
+    print(
+        "compression: %s; the echoed message: %d B of %s"
+        % (
+            "permessage-deflate offered as %r, required" % loadgen.DEFLATE_OFFER
+            if deflate
+            else "none offered",
+            size,
+            "JSON-like text" if message["text"] else "binary",
+        )
+    )
     print()
 
     runs: Dict[str, Dict[str, List[float]]] = {
         n: {"traced idle": [], "traced echoed": [], "rss idle": [], "rss echoed": []} for n in names
     }
     sites: Dict[str, List[Any]] = {}
+    agreed: Dict[str, str] = {}
     for r in range(args.rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             print("measuring %s ..." % name, file=sys.stderr, flush=True)
             for tracing, prefix in ((True, "traced"), (False, "rss")):
-                got = run_server(name, connections, tracing, args.top)
+                got = run_server(name, connections, tracing, args.top, message)
+                agreed[name] = got["extensions"]
                 if got["sites"]:
                     sites[name] = got["sites"]
                 runs[name][prefix + " idle"].append(got["idle"])
@@ -192,10 +231,22 @@ def main() -> int:
         )
     h.print_table(header, rows)
     print()
+    if deflate:
+        for name in names:
+            print("%s agreed: %s" % (name, agreed[name]))
+        print()
     print("traced: Python allocations (tracemalloc, inside the server process); what a C")
     print("extension allocates with malloc directly is not traced. RSS: resident set size,")
     print("from a second server process started without tracemalloc; kernel socket buffers")
     print("are in neither. idle: after the opening handshake, nothing sent.")
+    print(
+        "after 1 echo: one %d B %s message sent and echoed on every connection%s."
+        % (
+            size,
+            "text" if message["text"] else "binary",
+            ", compressed both ways" if deflate else "",
+        )
+    )
     print("target: ours <= %d KiB per idle connection (traced)." % (TARGET // 1024))
     for name, lines in sites.items():
         print()

@@ -1,4 +1,4 @@
-"""benchmarks/core.py --quick runs and prints its table; speed is never asserted in tests."""
+"""The benchmark scripts run in --quick form and print their tables; speed is never asserted."""
 
 import os
 import subprocess
@@ -77,3 +77,47 @@ def test_blocking_echo_benchmark_quick_run_prints_the_tables() -> None:
     assert "both ends" in out and "server, their client" in out and "client, their server" in out
     for case in ("64 B, 1 thread", "64 B, 8 threads"):
         assert case in out, case
+
+
+def test_deflate_core_benchmark_quick_run_prints_the_table() -> None:
+    _require("wsproto")
+    _require("websockets")
+    out = _run_quick("deflate_core.py")
+    assert "| case" in out and "ours/wsproto" in out and "ours/websockets" in out
+    assert "ours us/msg" in out and "permessage-deflate: server window 12 bits" in out
+    for case in (
+        "server parse+inflate 1 KiB JSON",
+        "client parse+inflate 64 KiB JSON",
+        "server compress+send 1 KiB JSON",
+        "client compress+send 64 KiB JSON",
+    ):
+        assert "| %s " % case in out, case
+
+
+def test_echo_benchmark_with_deflate_prints_the_ratios() -> None:
+    _require("websockets")
+    out = _run_quick(
+        "echo.py", "--compression", "deflate", "--servers", "ours,websockets", "--only", "1 KiB"
+    )
+    assert "ours msg/s" in out and "ours/websockets" in out and "ours/websockets CPU" in out
+    assert "ours agreed: permessage-deflate" in out
+    assert "websockets agreed: permessage-deflate" in out
+    for case in ("1 KiB JSON, 1 in flight", "1 KiB JSON, 100 in flight"):
+        assert "| %s " % case in out, case
+
+
+def test_memory_benchmark_with_deflate_prints_the_table() -> None:
+    _require("websockets")
+    out = _run_quick(
+        "memory.py",
+        "--compression",
+        "deflate",
+        "--servers",
+        "ours,websockets",
+        "--connections",
+        "20",
+    )
+    assert "| server" in out and "traced idle" in out and "traced after 1 echo" in out
+    assert "| ours " in out and "| websockets " in out and "traced idle vs websockets" in out
+    assert "ours agreed: permessage-deflate" in out
+    assert "websockets agreed: permessage-deflate" in out
