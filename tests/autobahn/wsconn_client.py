@@ -1,6 +1,8 @@
 """Echo client that drives WSConnection over asyncio streams, for Autobahn's fuzzingserver.
 
-Runs every case the server reports, then asks it to write its reports.
+Runs every case the server reports, then asks it to write its reports. Each connection
+offers permessage-deflate (RFC 7692) with a fresh PerMessageDeflate, so cases 12.* and
+13.* test the core's extension too.
 Run: python wsconn_client.py PORT [AGENT]
 """
 
@@ -18,6 +20,7 @@ from wsproto_lite.events import (
     Request,
     TextMessage,
 )
+from wsproto_lite.extensions import PerMessageDeflate
 
 MAX_MESSAGE = 64 << 20
 READ_SIZE = 65536
@@ -33,7 +36,9 @@ async def session(port: int, target: str, echo: bool = True) -> "list[str]":
         whole_messages=True,
     )
     texts: list[str] = []
-    writer.write(ws.send(Request(host="127.0.0.1:%d" % port, target=target)))
+    # One instance per connection: it holds this connection's zlib state.
+    request = Request(host="127.0.0.1:%d" % port, target=target, extensions=[PerMessageDeflate()])
+    writer.write(ws.send(request))
     try:
         while ws.state is not ConnectionState.CLOSED:
             data = await reader.read(READ_SIZE)

@@ -1,7 +1,9 @@
 """Echo server that drives WSConnection over asyncio streams, with no transport involved.
 
 It is the conformance peer for Autobahn|Testsuite's fuzzingclient: the core's behaviour,
-not a facade's, is what the report judges. Run: python wsconn_echo.py PORT
+not a facade's, is what the report judges. It accepts permessage-deflate (RFC 7692) with
+a fresh PerMessageDeflate per connection, so cases 12.* and 13.* test the core's
+extension too. Run: python wsconn_echo.py PORT
 """
 
 import asyncio
@@ -10,6 +12,7 @@ import sys
 from wsproto_lite import ConnectionState, ConnectionType, WSConnection
 from wsproto_lite.errors import RemoteProtocolError
 from wsproto_lite.events import AcceptConnection, Message, Request
+from wsproto_lite.extensions import PerMessageDeflate
 
 MAX_MESSAGE = 64 << 20  # section 9 sends up to 16 MiB
 READ_SIZE = 65536
@@ -33,7 +36,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             out = bytearray()
             for event in ws.events():
                 if isinstance(event, Request):
-                    out += ws.send(AcceptConnection())
+                    # One instance per connection: it holds this connection's zlib state.
+                    out += ws.send(AcceptConnection(extensions=[PerMessageDeflate()]))
                 elif isinstance(event, Message) and ws.state is ConnectionState.OPEN:
                     out += ws.send(Message(data=event.data))
             out += ws.data_to_send()
