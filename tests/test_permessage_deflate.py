@@ -12,6 +12,7 @@ import tracemalloc
 import zlib
 
 import pytest
+from _helpers import merge  # tests/portable: message pieces joined, as there
 
 from wsproto_lite import WSConnection
 from wsproto_lite.connection import ConnectionState, ConnectionType
@@ -270,30 +271,6 @@ def receiver(kind, client_cfg=None, server_cfg=None, **kwargs):
 
 def peer_kind(conn, client):
     return CLIENT if conn is client else SERVER
-
-
-def merge(events):
-    """Message pieces joined into whole messages; an unfinished one is dropped at a close."""
-    out = []
-    parts = []
-    kind = None
-    for event in events:
-        if isinstance(event, (TextMessage, BytesMessage)):
-            assert kind is None or type(event) is kind, events
-            kind = type(event)
-            parts.append(event.data)
-            if event.message_finished:
-                out.append(kind(("" if kind is TextMessage else b"").join(parts)))
-                parts = []
-                kind = None
-            continue
-        if isinstance(event, CloseConnection):
-            parts = []
-            kind = None
-        out.append(event)
-    if kind is not None:
-        out.append(kind(("" if kind is TextMessage else b"").join(parts), True, False))
-    return out
 
 
 def same(got, expected):
