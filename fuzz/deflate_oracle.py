@@ -169,6 +169,7 @@ def reference_inbound(
     wire_limit: int | None,
     peer_bits: int,
     peer_no_takeover: bool,
+    header_limit: bool = True,
 ) -> Reference:
     """Judge the peer's bytes without the core's inflater: the core's frame parser (the
     frame harnesses check it) with the connection's wire limit, then plain zlib.
@@ -240,6 +241,12 @@ def reference_inbound(
         room = None if limit is None else limit - size
         if not compressed:
             out = payload
+            announced = len(payload) + (0 if done else parser.remaining)
+            if header_limit and first and room is not None and announced > room:
+                # An uncompressed frame is held to the limit by its header's length, as
+                # soon as its first piece arrives (the wire limit is lifted with deflate);
+                # through wsproto's hooks only what the hooks hand back is counted.
+                return fail((SizeViolation, 1009), why="size announced")
             if room is not None and len(out) > room:
                 utf8 = text and _utf8_fails(decoder, out[:room], False)
                 return fail(
@@ -510,7 +517,8 @@ def check_reference(
     no_takeover = theirs.server_no_context_takeover if client else theirs.client_no_context_takeover
     wire_limit = conn._parser.max_message_size
     if limit is not None:
-        # A message at the limit must fit on the wire as stored blocks (5 bytes each).
+        # A message at the limit must fit on the wire as stored blocks (5 bytes each);
+        # with deflate the connection lifts its wire limit for messages altogether.
         check(wire_limit >= limit + 5 * (limit // 65535 + 1) + 8, "wire limit %d", wire_limit)
     ref = reference_inbound(
         b"".join(w.fed),
@@ -519,6 +527,7 @@ def check_reference(
         wire_limit=None if limit is None else wire_limit,
         peer_bits=inflater_bits(bits),
         peer_no_takeover=no_takeover,
+        header_limit=conn._deflate is not None,  # the direct path, not wsproto's hooks
     )
     got = w.got_messages
     close = w.close_event

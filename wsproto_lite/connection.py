@@ -196,19 +196,14 @@ class Connection:
             self._random_bytes = random_bytes
         # max_frame_size None: the message limit bounds every frame already. The parser
         # holds the limits on the wire; what extensions make of a message is held to
-        # max_message_size exactly (_extensions_inbound). With a compressing extension the
-        # wire size of a message says little (a sync flush per fragment adds 5 bytes of
-        # nothing; an incompressible message grows a little), so the parser then bounds
-        # each frame by the widened limit and leaves the message to the inflated count.
+        # max_message_size exactly (_extensions_inbound). A compressing extension that
+        # holds the message limit itself (PerMessageDeflate) lifts the wire limit: a
+        # compressed message's wire size says little (a sync flush per fragment adds 5
+        # bytes of nothing, an incompressible one grows a little), and the parser hands
+        # data frames out in pieces, so nothing is buffered beyond one read meanwhile.
         wire_limit = max_message_size
-        if wire_limit is not None:
-            for ext in self._extensions:
-                widen = getattr(ext, "_wire_limit", None)
-                if widen is not None:
-                    wire_limit = widen(wire_limit)
-            if wire_limit != max_message_size:
-                if max_frame_size is None or max_frame_size > wire_limit:
-                    max_frame_size = wire_limit
+        for ext in self._extensions:
+            if getattr(ext, "_holds_message_limit", False):
                 wire_limit = None
         self._parser = _Parser(
             expect_mask=not self.client,
@@ -346,7 +341,8 @@ class Connection:
         if deflate is not None:
             first = not self._frame_started
             self._frame_started = not done
-            return deflate._inbound(self, opcode, payload, fin, rsv, done, first)
+            length = len(payload) + (0 if done else self._parser.remaining)
+            return deflate._inbound(self, opcode, payload, fin, rsv, done, first, length)
         if not self._frame_started:
             length = len(payload) if done else len(payload) + self._parser.remaining
             claimed = 0

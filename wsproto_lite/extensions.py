@@ -237,6 +237,9 @@ class PerMessageDeflate(Extension):
     """
 
     name = "permessage-deflate"
+    # Connection lifts the parser's message limit on the wire: this holds it, exactly,
+    # on the inflated size (and on an uncompressed message's size, at each frame header).
+    _holds_message_limit = True
 
     DEFAULT_CLIENT_MAX_WINDOW_BITS = 15
     DEFAULT_SERVER_MAX_WINDOW_BITS = 15
@@ -489,12 +492,6 @@ class PerMessageDeflate(Extension):
         self._server_max_window_bits = server_bits or 15
         self._enabled = True
 
-    def _wire_limit(self, limit: int) -> int:
-        # A message at the limit may take a little more on the wire when it does not
-        # compress (stored blocks, zlib's deflateBound): the limit that counts is the
-        # inflated one, which the inflater holds exactly.
-        return limit + (limit >> 3) + (limit >> 6) + 64
-
     # -- frames (RFC 7692 §6) ------------------------------------------------------------
 
     def _peer_bits(self, proto: "Any") -> int:
@@ -516,6 +513,7 @@ class PerMessageDeflate(Extension):
         rsv: int,
         done: bool,
         first: bool,
+        length: int = 0,
     ) -> bytes:
         """A data frame, or a piece of one (`first`: its header is new), in: the bytes it
         stands for. Raises RemoteProtocolError (1002: RSV bits where they may not be),
@@ -534,10 +532,11 @@ class PerMessageDeflate(Extension):
             compressed = self._inbound_compressed
         limit = proto.max_message_size
         if not compressed:
-            # Held here as the parser's limit is widened for compressed messages.
+            # Held here, as the parser leaves the message limit to us: at a frame's first
+            # piece its announced `length` (the rest of the frame) is checked already.
             if limit is not None:
                 size = self._inflated + len(payload)
-                if size > limit:
+                if size > limit or (first and self._inflated + length > limit):
                     raise MessageTooBig("message over %d bytes" % limit)
                 self._inflated = size
             return payload
@@ -582,22 +581,30 @@ class PerMessageDeflate(Extension):
                 room = limit - self._inflated
                 n = len(data)
                 view = data if n <= _SLICE else memoryview(data)
-                out = d.decompress(view[:_SLICE], room + 1 if room < _STEP else _STEP)
+                asked = room + 1 if room < _STEP else _STEP
+                out = d.decompress(view[:_SLICE], asked)
                 got = len(out)
                 pos = _SLICE
-                if got <= room and (pos < n or d.unconsumed_tail):
+                # A full output buffer may leave output inside zlib even with no input
+                # left unconsumed: ask again (with no input) until a call comes back short.
+                full = got == asked
+                if got <= room and (pos < n or d.unconsumed_tail or full):
                     chunks = [out]
                     while got <= room:
                         pending = d.unconsumed_tail
                         if pending:
                             piece: "Any" = pending
+                        elif full:
+                            piece = b""
                         elif pos < n:
                             piece = view[pos : pos + _SLICE]
                             pos += _SLICE
                         else:
                             break
                         want = room + 1 - got
-                        chunk = d.decompress(piece, want if want < _STEP else _STEP)
+                        asked = want if want < _STEP else _STEP
+                        chunk = d.decompress(piece, asked)
+                        full = len(chunk) == asked
                         chunks.append(chunk)
                         got += len(chunk)
                     if got <= room:
