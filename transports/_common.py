@@ -348,9 +348,11 @@ def request_from_framework(req: "Any") -> Request:
 
 def check_compression(compression: "Any") -> None:
     """Raise ValueError unless `compression` is None, "deflate" or a PerMessageDeflate."""
-    if compression is not None and compression != "deflate":
-        if isinstance(compression, PerMessageDeflate):
-            return
+    if not (
+        compression is None
+        or compression == "deflate"
+        or isinstance(compression, PerMessageDeflate)
+    ):
         raise ValueError(
             'compression is "deflate", None or a PerMessageDeflate, not %r' % (compression,)
         )
@@ -370,7 +372,7 @@ def compression_extensions(compression: "Any", client: bool) -> "List[Any]":
         return []
     if isinstance(compression, PerMessageDeflate):
         return [compression.copy()]
-    check_compression(compression)
+    # "deflate": every caller checked the option already (check_compression).
     if client:
         return [PerMessageDeflate(mem_level=5)]
     # The client's window too, when its offer lets us limit it (browsers' does): the

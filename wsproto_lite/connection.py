@@ -42,11 +42,8 @@ if TYPE_CHECKING:
     from .events import Event
 
 
-def _extension_error(code: int, where: str, ext: "Any" = None) -> RemoteProtocolError:
-    # An extension may say why in `_why`; else the hook's name and the code.
-    message = getattr(ext, "_why", None) or (
-        "extension refused the frame %s (close code %d)" % (where, code)
-    )
+def _extension_error(code: int, where: str) -> RemoteProtocolError:
+    message = "extension refused the frame %s (close code %d)" % (where, code)
     if code == 1009:
         return MessageTooBig(message)
     # 1007 from an extension is bad data of its own (a corrupt deflate stream), not bad
@@ -337,19 +334,19 @@ class Connection:
             if rsv:
                 raise RemoteProtocolError("RSV bits set on a control frame")
             return payload
+        first = not self._frame_started
+        # The whole frame's payload length, at its first piece (what its header announced).
+        length = len(payload) + (0 if done else self._parser.remaining) if first else 0
         deflate = self._deflate
         if deflate is not None:
-            first = not self._frame_started
             self._frame_started = not done
-            length = len(payload) + (0 if done else self._parser.remaining)
             return deflate._inbound(self, opcode, payload, fin, rsv, done, first, length)
-        if not self._frame_started:
-            length = len(payload) if done else len(payload) + self._parser.remaining
+        if first:
             claimed = 0
             for ext in self._extensions:
                 result = ext.frame_inbound_header(self, opcode, RsvBits.from_int(rsv), length)
                 if isinstance(result, int):
-                    raise _extension_error(result, "header", ext)
+                    raise _extension_error(result, "header")
                 claimed |= result.to_int()
             if rsv & ~claimed:
                 raise RemoteProtocolError("RSV bits 0x%x set without an extension" % rsv)
@@ -357,13 +354,13 @@ class Connection:
         for ext in self._extensions:
             out = ext.frame_inbound_payload_data(self, payload)
             if isinstance(out, int):
-                raise _extension_error(out, "payload", ext)
+                raise _extension_error(out, "payload")
             payload = out
         if done:
             for ext in self._extensions:
                 tail = ext.frame_inbound_complete(self, fin)
                 if isinstance(tail, int):
-                    raise _extension_error(tail, "frame end", ext)
+                    raise _extension_error(tail, "frame end")
                 if tail:
                     payload = bytes(payload) + bytes(tail)
         # The parser checked the bytes on the wire; what an extension makes of them (a
