@@ -21,10 +21,11 @@ import time
 from typing import Any, Callable, Iterator, List, Optional, Set, Tuple
 
 from websockets.sync.client import connect as ws_connect
+from websockets.sync.server import ServerConnection
 from websockets.sync.server import serve as ws_serve
 
 from transports import asyncio as aio
-from transports.blocking import Server, serve
+from transports.blocking import Request, Server, WebSocket, serve
 
 from .asyncio_helpers import (
     ACCEPT,
@@ -77,6 +78,27 @@ GUARD = 5.0  # seconds: a guard that fails the test, never a pace
 
 def url(port: int, target: str = "/") -> str:
     return "ws://127.0.0.1:%d%s" % (port, target)
+
+
+# -- echo handlers ---------------------------------------------------------------------------
+
+
+def echo(request: Request, ws: WebSocket) -> None:
+    """Our blocking server's echo handler."""
+    for message in ws:
+        ws.send(message)
+
+
+async def async_echo(request: aio.Request, ws: aio.WebSocket) -> None:
+    """Our asyncio server's echo handler."""
+    async for message in ws:
+        await ws.send(message)
+
+
+def their_echo(ws: ServerConnection) -> None:
+    """websockets' sync server echo handler."""
+    for message in ws:
+        ws.send(message)
 
 
 # -- threads -------------------------------------------------------------------------------

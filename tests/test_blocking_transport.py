@@ -42,15 +42,18 @@ from .blocking_helpers import (
     TEXT,
     RawPeer,
     Worker,
+    async_echo,
     asyncio_server,
     blocking_server,
     close_payload,
+    echo,
     frame,
     http_exchange,
     new_threads_end,
     pattern,
     raw_server,
     their_client,
+    their_echo,
     upgrade_request,
     url,
     websockets_server,
@@ -73,21 +76,6 @@ def no_thread_left() -> Iterator[None]:
 def get(q: "queue.Queue[Any]") -> Any:
     """The next item a handler put, within the guard."""
     return q.get(timeout=GUARD)
-
-
-def echo(request: Request, ws: WebSocket) -> None:
-    for message in ws:
-        ws.send(message)
-
-
-async def async_echo(request: aio.Request, ws: aio.WebSocket) -> None:
-    async for message in ws:
-        await ws.send(message)
-
-
-def their_echo(ws: ServerConnection) -> None:
-    for message in ws:
-        ws.send(message)
 
 
 SERVERS = ["blocking", "websockets", "asyncio"]

@@ -23,10 +23,13 @@ from wsproto_lite.extensions import PerMessageDeflate
 
 from .blocking_helpers import (
     GUARD,
+    async_echo,
     asyncio_server,
     blocking_server,
+    echo,
     new_threads_end,
     their_client,
+    their_echo,
     url,
     websockets_server,
 )
@@ -44,21 +47,6 @@ def no_thread_left() -> Iterator[None]:
     yield
     new_threads_end(before)
     gc.collect()
-
-
-def echo(request: blocking.Request, ws: blocking.WebSocket) -> None:
-    for message in ws:
-        ws.send(message)
-
-
-async def async_echo(request: aio.Request, ws: aio.WebSocket) -> None:
-    async for message in ws:
-        await ws.send(message)
-
-
-def their_echo(ws: ServerConnection) -> None:
-    for message in ws:
-        ws.send(message)
 
 
 @contextlib.contextmanager
