@@ -6,8 +6,9 @@ function is a crash of the core: nothing here catches broad exceptions. The prom
 (STYLE.md §5, §7; DESIGN.md §2):
 
 - only documented exceptions: a Connection's receive_data()/events() never raise for
-  peer input; the handshake raises only RemoteProtocolError subclasses for bad peer
-  input; send() raises only LocalProtocolError for bad application input;
+  peer input (receive_data() raises LocalProtocolError for bytes fed once CLOSED without
+  auto_reply, as wsproto does); the handshake raises only RemoteProtocolError subclasses
+  for bad peer input; send() raises only LocalProtocolError for bad application input;
 - buffers stay within the limits: FrameParser.buffered <= max(max_frame_size, 125) + 14
   + the bytes fed since events were last drained; a handshake never holds more than
   max_handshake_size bytes of head (or of frames waiting for the accept);
@@ -501,8 +502,23 @@ class Watcher:
 
     def do_receive(self, data: "bytes | bytearray | memoryview | None") -> None:
         had_connection = self.conn is not None
+        conn = self.conn
+        # As in wsproto: bytes fed once CLOSED are the application's mistake, refused with
+        # LocalProtocolError, changing nothing (not with auto_reply: then the core reached
+        # CLOSED by itself, and drops them).
+        refuse = (
+            conn is not None
+            and data is not None
+            and conn.state is _S.CLOSED
+            and not conn.auto_reply
+        )
         try:
             self.target.receive_data(data)
+        except LocalProtocolError as exc:
+            check(refuse, "receive_data() raised %r", exc)
+            check(conn is not None and conn.state is _S.CLOSED, "a refused feed changed state")
+            self.observe()
+            return
         except RemoteProtocolError as exc:
             check(
                 not had_connection and self.ws is not None,
@@ -510,6 +526,7 @@ class Watcher:
                 exc,
             )
             self._handshake_error(exc)
+        check(not refuse, "receive_data() took bytes in state CLOSED")
         if data is None:
             self.eof_fed = True
         else:

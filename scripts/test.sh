@@ -6,7 +6,7 @@
 # summary table and exits non-zero if any stage failed.
 #
 # Stages, in order: ruff, format, mypy, pytest, pythons, docs, mpy-cross, micropython, autobahn,
-# fuzz.
+# fuzz, consumers.
 # Name some to run only those: bash scripts/test.sh mypy pytest
 #
 # Environment:
@@ -27,7 +27,7 @@ set -o pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 
-ALL_STAGES=(ruff format mypy pytest pythons docs mpy-cross micropython autobahn fuzz)
+ALL_STAGES=(ruff format mypy pytest pythons docs mpy-cross micropython autobahn fuzz consumers)
 LOG_DIR="$(mktemp -d)"
 trap 'rm -rf "$LOG_DIR"' EXIT
 
@@ -151,6 +151,23 @@ stage_fuzz() {
         return 0
     fi
     python fuzz/run_all.py --seconds "${FUZZ_SECONDS:-10}"
+}
+
+stage_consumers() {
+    # The WebSocket test suites of uvicorn, hypercorn, simple-websocket, trio-websocket and
+    # wsproto itself, once on real wsproto and once with wsproto aliased to wsproto_lite
+    # (tests/consumers/run.py); any test that passes on wsproto and not here fails the stage.
+    # Their sdists and test tools come from PyPI into .consumers/.
+    local probe='import urllib.request; urllib.request.urlopen("https://pypi.org/simple/wsproto/", timeout=20).close()'
+    if [ ! -x .consumers/venv/bin/python ] && ! python -c "$probe" 2> /dev/null; then
+        if [ "${CI:-}" = "true" ]; then
+            echo "PyPI is unreachable: the consumers stage needs it for the suites' sdists"
+            return 1
+        fi
+        skip "PyPI is unreachable (the consumers stage fetches the suites' sdists from it)"
+        return 0
+    fi
+    python tests/consumers/run.py
 }
 
 # ---------------------------------------------------------------------------- driver

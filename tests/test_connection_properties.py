@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from wsproto_lite.connection import Connection, ConnectionState, ConnectionType
+from wsproto_lite.errors import LocalProtocolError
 from wsproto_lite.events import (
     BytesMessage,
     CloseConnection,
@@ -165,7 +166,16 @@ class Checked:
         before = self.conn.state
         closed_before = self.closed
         buffered_before = self.conn.buffered
-        self.conn.receive_data(chunk)  # must never raise
+        if before is CS.CLOSED and chunk is not None and not self.kwargs.get("auto_reply"):
+            # As in wsproto: bytes fed once CLOSED raise LocalProtocolError, change nothing.
+            try:
+                self.conn.receive_data(chunk)
+            except LocalProtocolError:
+                assert self.conn.state is CS.CLOSED and self.conn.buffered == buffered_before
+                assert list(self.conn.events()) == [] and self.conn.data_to_send() == b""
+                return
+            raise AssertionError("bytes fed in state CLOSED were taken")
+        self.conn.receive_data(chunk)  # must never raise for peer input
         got = list(self.conn.events())
         self.out += self.conn.data_to_send()
         state = self.conn.state

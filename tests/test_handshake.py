@@ -8,11 +8,12 @@ import base64
 import hashlib
 import http
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from wsproto_lite.connection import ConnectionState, ConnectionType
-from wsproto_lite.errors import HandshakeError, RemoteProtocolError
+from wsproto_lite.errors import HandshakeError, LocalProtocolError, RemoteProtocolError
 from wsproto_lite.events import (
     AcceptConnection,
     BytesMessage,
@@ -65,8 +66,12 @@ body_statuses = statuses.filter(lambda s: s not in (204, 304))  # never have a b
 
 
 def feed(hs, data, cuts):
-    """Feed data cut at the given points (any ints); collect the handshake's events."""
-    points = sorted({c % (len(data) + 1) for c in cuts})
+    """Feed data cut at the given points (any ints); collect the handshake's events.
+
+    No piece is empty: during the handshake b"" means EOF, as in wsproto (h11); see
+    test_empty_bytes_during_the_handshake_are_eof.
+    """
+    points = sorted({c % (len(data) + 1) for c in cuts} - {0, len(data)})
     events = []
     start = 0
     for point in [*points, len(data)]:
@@ -218,15 +223,17 @@ def test_rejection_with_body_parses_back_in_any_chunking(status, extra, body, cu
     wire = server.send(RejectConnection(status_code=status, headers=headers, has_body=True))
     wire += server.send(RejectData(body))
     assert server.state is ConnectionState.CLOSED
+    if not wire:
+        return
     events = feed(client, wire, cuts)
-    if not sized:
-        client.receive_data(None)  # the body runs until the connection closes
-        events += list(client.events())
     expected_headers = [(name.lower(), value) for name, value in headers]
-    expected_headers.append((b"connection", b"close"))
+    if not sized:  # no length given: sent chunked, as h11 sends wsproto's rejections
+        expected_headers.append((b"transfer-encoding", b"chunked"))
     assert events[0] == RejectConnection(status, expected_headers, has_body=True)
     assert b"".join(e.data for e in events[1:]) == body
-    assert [e.body_finished for e in events[1:]][-1] is True
+    # Every piece of the body with body_finished False, then the end on its own.
+    assert [e.body_finished for e in events[1:]] == [False] * (len(events) - 2) + [True]
+    assert events[-1].data == b""
     assert all(type(e) is RejectData for e in events[1:])
     assert client.state is ConnectionState.CLOSED
 
@@ -240,7 +247,8 @@ def test_rejection_without_body_parses_back_in_any_chunking(status, extra, cuts)
     wire = server.send(RejectConnection(status_code=status, headers=extra))
     events = feed(client, wire, cuts)
     expected_headers = [(name.lower(), value) for name, value in extra]
-    expected_headers += [(b"content-length", b"0"), (b"connection", b"close")]
+    if status != 204:  # RFC 9110 §8.6: a 204 has no Content-Length
+        expected_headers += [(b"content-length", b"0")]
     assert events == [
         RejectConnection(status, expected_headers, has_body=True),
         RejectData(b"", body_finished=True),
@@ -290,4 +298,44 @@ def test_reject_with_http_status_member_sends_its_number():
     server = H11Handshake(SERVER)
     server.receive_data(H11Handshake(CLIENT).send(Request(host="h", target="/")))
     data = server.send(RejectConnection(status_code=http.HTTPStatus.FORBIDDEN))
-    assert data.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert data.startswith(b"HTTP/1.1 403 \r\n")
+
+
+# -- IDNA hosts (as wsproto: CPython's idna codec) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "wire"),
+    [
+        ("芝士汉堡", b"xn--7ks3rz39bh7u"),
+        ("芝士汉堡:8080", b"xn--7ks3rz39bh7u:8080"),
+        ("bücher.example", b"xn--bcher-kva.example"),
+        ("LocalHost:80", b"LocalHost:80"),  # ASCII goes out as given
+        ("[::1]:8080", b"[::1]:8080"),
+    ],
+)
+def test_host_goes_out_idna_encoded_and_comes_back_decoded(host, wire):
+    client = H11Handshake(CLIENT)
+    server = H11Handshake(SERVER)
+    data = client.send(Request(host=host, target="/"))
+    assert b"\r\nHost: " + wire + b"\r\n" in data
+    server.receive_data(data)
+    (request,) = list(server.events())
+    assert request.host == host
+
+
+def test_host_that_is_not_valid_idna_is_refused_with_400():
+    server = H11Handshake(SERVER)
+    data = REQUEST.replace(b"Host: h", b"Host: xn--zz")
+    with pytest.raises(HandshakeError) as info:
+        server.receive_data(data)
+    assert info.value.status_code == 400
+    assert "IDNA" in str(info.value)
+
+
+@pytest.mark.parametrize("host", ["two words", "tab\there", "a" * 64 + "\u00e9.example", ""])
+def test_host_with_no_valid_form_fails_local_error(host):
+    client = H11Handshake(CLIENT)
+    with pytest.raises(LocalProtocolError):
+        client.send(Request(host=host, target="/"))
+    assert client.state is ConnectionState.CONNECTING

@@ -289,6 +289,22 @@ def message_event(
     raise ValueError("opcode %r cannot be sent" % (opcode,))
 
 
+def closing(event: "Any") -> "Any":
+    """`event`, a RejectConnection, with `connection: close` unless it names a Connection.
+
+    The transports end the TCP connection after a rejection, and a server that keeps no
+    connection open says so in the response (RFC 9112 §9.6); the core, like wsproto,
+    leaves that header to whoever owns the connection.
+    """
+    headers = list(event.headers)
+    for name, _ in headers:
+        lower = name.lower()
+        if lower == b"connection" or lower == "connection":
+            return event
+    headers.append((b"connection", b"close"))
+    return RejectConnection(event.status_code, headers, event.has_body)
+
+
 def rejection(
     status: int,
     body: "Union[bytes, str]",
@@ -300,7 +316,7 @@ def rejection(
     extra = list(headers or [])
     extra.append((b"content-length", str(len(body)).encode()))
     return (
-        RejectConnection(status_code=status, headers=extra, has_body=True),
+        closing(RejectConnection(status_code=status, headers=extra, has_body=True)),
         RejectData(data=body, body_finished=True),
     )
 

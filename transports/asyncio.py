@@ -42,6 +42,7 @@ from ._common import (
     WebSocketResponseError,
     check_compression,
     client_request,
+    closing,
     compression_extensions,
     message_event,
     message_limit,
@@ -205,6 +206,7 @@ class WebSocket:
             max_message_size=limit,
             auto_reply=True,
             whole_messages=True,
+            strict_close=True,
         )
         self._client = client
         self._loop = asyncio.get_running_loop()
@@ -650,7 +652,7 @@ class WebSocket:
         else:
             # Answer a bad request with the status the core chose (400, 405, 426, 431).
             self._answered = True
-            self._write(self._conn.send(exc.event_hint))
+            self._write(self._conn.send(closing(exc.event_hint)))
             self._set_closed(1006, str(exc))
         if self._transport is not None:
             self._flush()
@@ -973,7 +975,7 @@ async def websocket_upgrade(
     method = str(getattr(request, "method", "GET")).upper()
     if method != "GET":  # RFC 6455 §4.1: the upgrade is a GET
         ws._answered = True
-        ws._write(ws._conn.send(RejectConnection(status_code=405, headers=[(b"allow", b"GET")])))
+        ws._write(ws._conn.send(closing(RejectConnection(405, [(b"allow", b"GET")]))))
         ws._flush()
         transport.close()
         raise WebSocketError(1006, "not a WebSocket upgrade: method %s" % method)

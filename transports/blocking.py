@@ -37,6 +37,7 @@ from ._common import (
     WebSocketResponseError,
     check_compression,
     client_request,
+    closing,
     compression_extensions,
     framework_target,
     message_event,
@@ -116,6 +117,7 @@ class WebSocket:
             max_message_size=limit,
             auto_reply=True,
             whole_messages=True,
+            strict_close=True,
         )
         self._sock = sock
         sock.settimeout(send_timeout)  # reads wait in select(); this bounds sendall()
@@ -489,7 +491,7 @@ def serve_connection(sock: socket.socket, handler: Handler, **options: Any) -> N
     try:
         events = ws._read_handshake(handshake_timeout)
     except RemoteProtocolError as exc:
-        ws._send_bytes(ws._conn.send(exc.event_hint))  # 400, 405, 426 or 431
+        ws._send_bytes(ws._conn.send(closing(exc.event_hint)))  # 400, 405, 426 or 431
         ws._close_socket()
         return
     except OSError:  # includes TimeoutError: a client that never finished its request
@@ -704,7 +706,7 @@ def websocket_upgrade(request: Any, subprotocol: Optional[str] = None, **options
     try:
         ws._conn.initiate_upgrade_connection(pairs, framework_target(request))
     except RemoteProtocolError as exc:
-        ws._send_bytes(ws._conn.send(exc.event_hint))
+        ws._send_bytes(ws._conn.send(closing(exc.event_hint)))
         raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None
     for event in ws._conn.events():
         if isinstance(event, RequestEvent):

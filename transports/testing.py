@@ -226,7 +226,11 @@ class TestWebSocket:
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         # No size limits: a test should see whatever the handler sends.
         self._conn = WSConnection(
-            ConnectionType.CLIENT, max_message_size=None, auto_reply=True, whole_messages=True
+            ConnectionType.CLIENT,
+            max_message_size=None,
+            auto_reply=True,
+            whole_messages=True,
+            strict_close=True,
         )
         self._loop = loop
         self._timeout = timeout

@@ -33,6 +33,7 @@ from ._common import (
     WebSocketResponseError,
     check_compression,
     client_request,
+    closing,
     compression_extensions,
     framework_target,
     message_event,
@@ -172,6 +173,7 @@ class WebSocket:
             max_message_size=limit,
             auto_reply=True,
             whole_messages=True,
+            strict_close=True,
         )
         self._reader = reader
         if writer is not reader:  # type: ignore[comparison-overlap]
@@ -429,7 +431,7 @@ async def _read_request(ws: WebSocket, timeout: float) -> bool:
     try:
         events = await ws._read_handshake(timeout)
     except RemoteProtocolError as exc:
-        await ws._send_bytes(ws._conn.send(exc.event_hint))
+        await ws._send_bytes(ws._conn.send(closing(exc.event_hint)))
         return False
     except (asyncio.TimeoutError, OSError):
         return False
@@ -578,7 +580,7 @@ async def websocket_upgrade(
             list(request.headers.items()), framework_target(request)
         )
     except RemoteProtocolError as exc:
-        await ws._send_bytes(ws._conn.send(exc.event_hint))
+        await ws._send_bytes(ws._conn.send(closing(exc.event_hint)))
         raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None
     ws._conn.next_event()  # the core's Request event: ws.request is made from `request`
     ws._request = request

@@ -4,7 +4,7 @@ Code written for wsproto's public API runs here with only the import changed.
 """
 
 from ._compat import TYPE_CHECKING
-from .connection import Connection, ConnectionState, ConnectionType
+from .connection import DEFAULT, Connection, ConnectionState, ConnectionType
 from .events import Event
 from .handshake import DEFAULT_MAX_HANDSHAKE_SIZE, H11Handshake
 
@@ -21,24 +21,29 @@ class WSConnection:
 
     Args:
         connection_type: ConnectionType.CLIENT or ConnectionType.SERVER.
-        max_message_size, max_frame_size: payload limits (default 1 MiB each; None for
+        max_message_size, max_frame_size: payload limits (default 1 MiB each, or no limit
+            on messages once install_as_wsproto() ran, as in wsproto; None for
             none), checked at each frame header.
         max_handshake_size: the largest HTTP head accepted (default 16 KiB).
         auto_reply: answer pings, echo closes and send the close of a failed connection
             into data_to_send() by ourselves (off by default, as in wsproto).
         whole_messages: one event per message instead of one per frame piece.
         random_bytes: source of the handshake key and mask keys (default os.urandom).
+        strict_close: sending close code 1006 or 1015, or a reason over 123 bytes,
+            raises LocalProtocolError instead of sending 1000 or a cut reason as wsproto
+            does (see Connection).
     """
 
     def __init__(
         self,
         connection_type: "ConnectionType",
-        max_message_size: "Optional[int]" = 1 << 20,
+        max_message_size: "Optional[int]" = DEFAULT,
         max_frame_size: "Optional[int]" = None,
         max_handshake_size: int = DEFAULT_MAX_HANDSHAKE_SIZE,
         auto_reply: bool = False,
         whole_messages: bool = False,
         random_bytes: "Optional[RandomBytes]" = None,
+        strict_close: bool = False,
     ) -> None:
         self.client = connection_type is ConnectionType.CLIENT
         self.handshake = H11Handshake(
@@ -49,6 +54,7 @@ class WSConnection:
             max_frame_size=max_frame_size,
             auto_reply=auto_reply,
             whole_messages=whole_messages,
+            strict_close=strict_close,
         )
         self.connection: Optional[Connection] = None
 
@@ -111,4 +117,48 @@ class WSConnection:
         return self.connection.data_to_send()
 
 
-__all__ = ["Connection", "ConnectionState", "ConnectionType", "H11Handshake", "WSConnection"]
+# wsproto's modules, as install_as_wsproto() maps them.
+_WSPROTO_MODULES = (
+    "connection",
+    "events",
+    "extensions",
+    "frame_protocol",
+    "handshake",
+    "typing",
+    "utilities",
+)
+
+
+def install_as_wsproto(max_message_size: "Optional[int]" = None) -> None:
+    """Make `import wsproto` and its submodules resolve to wsproto_lite, from now on.
+
+    For running code written for wsproto (uvicorn --ws wsproto, hypercorn,
+    simple-websocket, flask-sock, trio-websocket) unchanged: call it once at startup,
+    before that code imports wsproto and before any connection exists. Modules that
+    already imported wsproto keep what they imported.
+
+    Connections made without a max_message_size from then on get `max_message_size`:
+    None by default, wsproto's (no limit), because those programs hold messages to
+    limits of their own (uvicorn's ws_max_size, hypercorn's
+    websocket_max_message_size) and ours must not cut in below them.
+    """
+    import sys
+
+    Connection.max_message_size = max_message_size
+
+    package = sys.modules[__name__]
+    sys.modules["wsproto"] = package
+    for name in _WSPROTO_MODULES:
+        module = __import__(__name__ + "." + name, None, None, ["__name__"])
+        sys.modules["wsproto." + name] = module
+        setattr(package, name, module)
+
+
+__all__ = [
+    "Connection",
+    "ConnectionState",
+    "ConnectionType",
+    "H11Handshake",
+    "WSConnection",
+    "install_as_wsproto",
+]

@@ -26,11 +26,13 @@ from .events import (
 )
 from .extensions import PerMessageDeflate, RsvBits
 from .frames import (
+    CloseReason,
     FrameParser,
     _mask_small,
     encode_close_payload,
     encode_frame,
     encode_text,
+    lenient_close,
     parse_close_payload,
 )
 from .utf8 import Utf8Decoder, decode_utf8
@@ -90,13 +92,26 @@ else:  # MicroPython: no enum; named constants compared with `is` all the same
         REJECTING = _State("ConnectionState", "REJECTING", 5)
 
 
+# wsproto's module-level aliases of the two roles.
+CLIENT = ConnectionType.CLIENT
+SERVER = ConnectionType.SERVER
+
 _OPEN = ConnectionState.OPEN
 _LOCAL_CLOSING = ConnectionState.LOCAL_CLOSING
 _REMOTE_CLOSING = ConnectionState.REMOTE_CLOSING
 _CLOSED = ConnectionState.CLOSED
 
+# max_message_size's default, "the library's": Connection.max_message_size, 1 MiB, or
+# None (wsproto's, no limit) once install_as_wsproto() ran.
+DEFAULT = -1
+
 _AUTO_REPLY = const(1)
 _WHOLE_MESSAGES = const(2)
+_STRICT_CLOSE = const(4)
+
+# RFC 6455 §7.1.5: the close code of a connection that ended without a close frame; a
+# CloseReason member where enum exists, as wsproto hands out (`code is ABNORMAL_CLOSURE`).
+_ABNORMAL = CloseReason.ABNORMAL_CLOSURE
 
 # Connection's per-instance state read on every event or send: CPython gets its own copy
 # (see _compat.own_defaults); the rest (limits and extension state, the decoder, the mask
@@ -126,7 +141,9 @@ class Connection:
             frames) or ConnectionType.SERVER (the reverse).
         extensions: negotiated extensions (from the handshake).
         trailing_data: bytes that arrived after the handshake, parsed at once.
-        max_message_size: payload bytes one message may have; None for no limit.
+        max_message_size: payload bytes one message may have; None for no limit. By
+            default 1 MiB; None (wsproto's default) once install_as_wsproto() ran, since
+            the programs written for wsproto hold messages to limits of their own.
         max_frame_size: payload bytes one frame may have; None means max_message_size.
         auto_reply: answer pings with pongs, echo the peer's close, and send the close
             frame of a failed connection by ourselves, into data_to_send(). Off by
@@ -134,6 +151,11 @@ class Connection:
         whole_messages: deliver each message as one event instead of a piece per
             frame (and per network read) as wsproto does.
         random_bytes: where mask keys come from; defaults to os.urandom.
+        strict_close: sending a close code that may not go on the wire (1006, 1015) or a
+            reason over 123 bytes of UTF-8 raises LocalProtocolError. Off by default:
+            as wsproto, 1006 and 1015 are sent as 1000 and the reason is cut at a
+            character boundary (which can hide a server error behind a normal close,
+            wsproto#182; transports turn it on).
     """
 
     # Starting values, as class attributes until changed (see _compat.own_defaults): an
@@ -141,7 +163,7 @@ class Connection:
     client = False
     _extensions: "Sequence[Any]" = ()
     max_message_size: "Optional[int]" = 1 << 20
-    _options = 0  # _AUTO_REPLY | _WHOLE_MESSAGES
+    _options = 0  # _AUTO_REPLY | _WHOLE_MESSAGES | _STRICT_CLOSE
     _random_bytes: "Optional[RandomBytes]" = None  # None: os.urandom, 64 keys a call
     _key_pool = b""
     _key_pos = 0
@@ -161,11 +183,12 @@ class Connection:
         connection_type: ConnectionType,
         extensions: "Optional[Sequence[Any]]" = None,
         trailing_data: bytes = b"",
-        max_message_size: "Optional[int]" = 1 << 20,
+        max_message_size: "Optional[int]" = DEFAULT,
         max_frame_size: "Optional[int]" = None,
         auto_reply: bool = False,
         whole_messages: bool = False,
         random_bytes: "Optional[RandomBytes]" = None,
+        strict_close: bool = False,
     ) -> None:
         if connection_type is not ConnectionType.CLIENT and (
             connection_type is not ConnectionType.SERVER
@@ -181,9 +204,13 @@ class Connection:
             self._extensions = tuple(enabled)  # a tuple: 40 bytes less than a list
             if len(enabled) == 1 and type(enabled[0]) is PerMessageDeflate:
                 self._deflate = enabled[0]  # called directly, not through the hooks
-        if max_message_size != Connection.max_message_size:
+        if max_message_size == DEFAULT:
+            max_message_size = Connection.max_message_size
+        elif max_message_size != Connection.max_message_size:
             self.max_message_size = max_message_size
         options = (_AUTO_REPLY if auto_reply else 0) | (_WHOLE_MESSAGES if whole_messages else 0)
+        if strict_close:
+            options |= _STRICT_CLOSE
         if options:
             self._options = options
         # An injected random_bytes is asked for each key, so tests see exactly the keys
@@ -222,6 +249,11 @@ class Connection:
         return bool(self._options & _WHOLE_MESSAGES)
 
     @property
+    def strict_close(self) -> bool:
+        """Whether a close code or reason that cannot be sent as given raises (else fixed)."""
+        return bool(self._options & _STRICT_CLOSE)
+
+    @property
     def extensions(self) -> "List[Any]":
         """The extensions taking part (those enabled), in the order negotiated."""
         return list(self._extensions)
@@ -252,10 +284,15 @@ class Connection:
 
         Only buffers: frames are parsed as events() hands them out, so the application
         can still answer a message that arrived just before a close or a violation.
-        Bytes after the peer's close frame, a violation, EOF or CLOSED are not parsed.
-        EOF sets the state to CLOSED at once (as in wsproto).
+        Bytes after the peer's close frame or a violation are not parsed. EOF sets the
+        state to CLOSED at once (as in wsproto). Bytes in state CLOSED raise
+        LocalProtocolError, as in wsproto, unless auto_reply is on: then the core
+        reached CLOSED by itself (it echoed the close), and bytes the peer sent before
+        seeing that are dropped. EOF again is always ignored.
         """
         state = self._state
+        if state is _CLOSED and data is not None and not self._options & _AUTO_REPLY:
+            raise LocalProtocolError("Connection already closed.")
         if data is None:
             # As in wsproto, EOF closes at once; frames already buffered are still
             # delivered by events(), then CloseConnection(1006) if no close came.
@@ -296,7 +333,7 @@ class Connection:
                         # RFC 6455 §7.1.5: no close frame received, the close code is 1006.
                         self._draining = False
                         self._parts = None
-                        return CloseConnection(1006)
+                        return CloseConnection(_ABNORMAL)
                     return None
                 opcode, payload, fin, rsv, done = frame
                 if self._extensions:
@@ -535,7 +572,11 @@ class Connection:
         elif isinstance(event, CloseConnection):
             if state is not _OPEN and state is not _REMOTE_CLOSING:
                 raise LocalProtocolError("cannot send a close frame in state %r" % (state,))
-            out = self._frame(8, encode_close_payload(event.code, event.reason))
+            if self._options & _STRICT_CLOSE:
+                payload = encode_close_payload(event.code, event.reason)
+            else:
+                payload = encode_close_payload(*lenient_close(event.code, event.reason))
+            out = self._frame(8, payload)
             self._state = _LOCAL_CLOSING if state is _OPEN else _CLOSED
         elif isinstance(event, (Ping, Pong)):
             if state is not _OPEN:
@@ -551,4 +592,12 @@ class Connection:
         return "<Connection %s %r>" % ("client" if self.client else "server", self._state)
 
 
-__all__ = ["Connection", "ConnectionState", "ConnectionType", "MessageTooBig"]
+__all__ = [
+    "CLIENT",
+    "DEFAULT",
+    "SERVER",
+    "Connection",
+    "ConnectionState",
+    "ConnectionType",
+    "MessageTooBig",
+]

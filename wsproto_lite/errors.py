@@ -69,13 +69,20 @@ class MessageTooBig(RemoteProtocolError):
 
 
 class HandshakeError(RemoteProtocolError):
-    """The peer's opening handshake is unacceptable; answer with `status_code`."""
+    """The peer's opening handshake is unacceptable; answer with `status_code`.
+
+    The message is wsproto's where wsproto has one ("Bad HTTP message", "Missing
+    header, 'Host'", ...), so code that matches on it keeps working; `detail` says
+    exactly what was wrong (the same as the message where that already does).
+    """
 
     def __init__(
         self,
         message: str,
         status_code: int = 400,
         headers: "Optional[HeadersIn]" = None,
+        detail: "Optional[str]" = None,
     ) -> None:
         self.status_code = status_code
+        self.detail = message if detail is None else detail
         super().__init__(message, RejectConnection(status_code=status_code, headers=headers))

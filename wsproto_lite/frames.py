@@ -263,6 +263,34 @@ def encode_close_payload(code: "Optional[int]" = None, reason: "Optional[str]" =
     return data
 
 
+def lenient_close(
+    code: "Optional[int]", reason: "Optional[str]"
+) -> "Tuple[Optional[int], Optional[str]]":
+    """wsproto's fix-ups of a close to send: 1006 and 1015 become 1000, the reason is cut.
+
+    1006 and 1015 only ever describe a connection that ended without a close frame, so
+    they may not be sent; wsproto sends 1000 instead, keeping the reason. A reason over
+    123 bytes of UTF-8 is cut at the last whole character that fits.
+    """
+    if code == 1006 or code == 1015:
+        code = CloseReason.NORMAL_CLOSURE
+    if reason and len(reason) > 30:  # 30 characters are at most 120 bytes of UTF-8
+        data = encode_text(reason)
+        if len(data) > _MAX_CONTROL - 2:
+            data = data[: _MAX_CONTROL - 2]
+            # Step back over continuation bytes (10xxxxxx) to a character's first byte;
+            # that character is cut off unless it ended exactly at the limit.
+            end = len(data)
+            while end and data[end - 1] & 0xC0 == 0x80:
+                end -= 1
+            lead = data[end - 1] if end else 0
+            need = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+            if len(data) - (end - 1) < need:
+                data = data[: end - 1]
+            reason = data.decode("utf-8")
+    return code, reason
+
+
 def parse_close_payload(payload: "Buffer") -> "Tuple[int, str]":
     """Return (code, reason) of a received close frame; an empty payload gives (1005, "").
 

@@ -41,11 +41,35 @@ delivers at most `max_reject_body_size` bytes of it.
 
 import binascii
 
-from ._compat import TYPE_CHECKING, const, default_random_bytes
+from ._compat import HAVE_ENUM, TYPE_CHECKING, default_random_bytes
 from .connection import Connection, ConnectionState, ConnectionType
 from .errors import HandshakeError, LocalProtocolError, RemoteProtocolError
 from .events import AcceptConnection, RejectConnection, RejectData, Request
 from .frames import encode_text
+from .http11 import (
+    BodyReader,
+    BodyWriter,
+    HeadReader,
+    Malformed,
+    TooBig,
+    ascii_text,
+    body_framing,
+    build_head,
+    decode_host,
+    encode_headers,
+    encode_host,
+    has_ctl,
+    has_token,
+    is_token,
+    is_visible,
+    parse_fields,
+    parse_status_line,
+    response_framing,
+    split_quoted,
+    split_tokens,
+    status_line,
+    to_bytes,
+)
 
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -60,48 +84,11 @@ WEBSOCKET_UPGRADE = b"websocket"
 # RFC 6455 §1.3
 ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+_B64CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_BAD_HTTP = "Bad HTTP message"  # wsproto's words for any malformed HTTP
+
 DEFAULT_MAX_HANDSHAKE_SIZE = 16384
 DEFAULT_MAX_REJECT_BODY_SIZE = 65536
-
-_TCHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_B64CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_HEXDIGITS = b"0123456789abcdefABCDEF"
-_MAX_CHUNK_LINE = const(1024)  # a chunk-size line with its extensions, in a rejection body
-
-# How the body of a rejection response is delimited (RFC 9112 §6.3).
-_BODY_LENGTH = const(0)
-_BODY_UNTIL_EOF = const(1)
-_BODY_CHUNK_SIZE = const(2)
-_BODY_CHUNK_DATA = const(3)
-_BODY_CHUNK_CRLF = const(4)
-_BODY_TRAILER = const(5)
-
-_REASONS = {
-    101: b"Switching Protocols",
-    200: b"OK",
-    301: b"Moved Permanently",
-    302: b"Found",
-    303: b"See Other",
-    307: b"Temporary Redirect",
-    308: b"Permanent Redirect",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    408: b"Request Timeout",
-    409: b"Conflict",
-    410: b"Gone",
-    413: b"Content Too Large",
-    426: b"Upgrade Required",
-    429: b"Too Many Requests",
-    431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error",
-    501: b"Not Implemented",
-    502: b"Bad Gateway",
-    503: b"Service Unavailable",
-    505: b"HTTP Version Not Supported",
-}
 
 
 def _pick_sha1() -> "Callable[[bytes], bytes]":
@@ -139,259 +126,8 @@ def generate_nonce(random_bytes: "Optional[RandomBytes]" = None) -> bytes:
     return _b64encode(bytes(nonce))
 
 
-# -- small parsers -----------------------------------------------------------------------
-
-
-class _Malformed(Exception):
-    """Internal: bytes that are not the HTTP/1.1 they should be; callers pick the error."""
-
-
-class _TooBig(Exception):
-    """Internal: an HTTP head over its limit."""
-
-
-def _is_token(s: bytes) -> bool:
-    if not s:
-        return False
-    return all(c in _TCHARS for c in s)
-
-
-def _is_visible(s: bytes) -> bool:
-    # VCHAR only: no space, no control, no byte over 0x7E.
-    if not s:
-        return False
-    return all(not (c < 33 or c > 126) for c in s)
-
-
-def _has_ctl(s: bytes) -> bool:
-    # RFC 9110 §5.5: field values hold no control characters but HTAB.
-    return any((c < 32 and c != 9) or c == 127 for c in s)
-
-
-def _ascii(s: bytes) -> str:
-    for c in s:
-        if c > 0x7E:
-            raise _Malformed("non-ASCII bytes in %r" % (s,))
-    return s.decode()
-
-
-def _to_bytes(s: "Union[bytes, str]") -> bytes:
-    return encode_text(s) if isinstance(s, str) else bytes(s)
-
-
-def _split_tokens(values: "List[bytes]") -> "List[bytes]":
-    """The elements of comma-separated header values, several lines combined."""
-    out = []
-    for value in values:
-        for part in value.split(b","):
-            part = part.strip(b" \t")
-            if part:
-                out.append(part)
-    return out
-
-
-def _has_token(values: "List[bytes]", token: bytes) -> bool:
-    return any(part.lower() == token for part in _split_tokens(values))
-
-
-def _split_quoted(values: "List[bytes]") -> "List[bytes]":
-    """Like _split_tokens, but a comma inside a quoted string does not split."""
-    out = []
-    for value in values:
-        start = 0
-        quoted = False
-        escaped = False
-        for i, c in enumerate(value):
-            if escaped:
-                escaped = False
-            elif quoted:
-                if c == 0x5C:  # backslash
-                    escaped = True
-                elif c == 0x22:
-                    quoted = False
-            elif c == 0x22:
-                quoted = True
-            elif c == 0x2C:
-                part = value[start:i].strip(b" \t")
-                if part:
-                    out.append(part)
-                start = i + 1
-        part = value[start:].strip(b" \t")
-        if part:
-            out.append(part)
-    return out
-
-
 def _offer_name(offer: str) -> str:
     return offer.split(";", 1)[0].strip()
-
-
-def _parse_fields(lines: "List[bytes]") -> "Headers":
-    """Header lines into (lowercased name, value) pairs; raises _Malformed."""
-    fields = []
-    for line in lines:
-        if b"\r" in line or b"\n" in line:
-            raise _Malformed("bare CR or LF in the head")
-        if line[:1] == b" " or line[:1] == b"\t":
-            raise _Malformed("obsolete line folding")  # RFC 9112 §5.2
-        i = line.find(b":")
-        name = line[:i]
-        if i <= 0 or not _is_token(name):
-            raise _Malformed("malformed header line %r" % (line[:64],))
-        value = line[i + 1 :].strip(b" \t")
-        if _has_ctl(value):
-            raise _Malformed("control character in header %r" % (name,))
-        fields.append((name.lower(), value))
-    return fields
-
-
-class _HeadReader:
-    """Collects bytes up to the blank line that ends an HTTP head; never holds more
-    than `limit` bytes, so a head with no end is refused at the limit, not later."""
-
-    __slots__ = ("_buf", "_limit")
-
-    def __init__(self, limit: int, prefix: bytes = b"") -> None:
-        self._buf = bytearray(prefix)
-        self._limit = limit + len(prefix)
-
-    def empty(self) -> bool:
-        return not self._buf
-
-    def feed(self, data: bytes) -> "Optional[Tuple[bytes, bytes]]":
-        """(head without its final CRLFCRLF, the bytes after it), or None for more."""
-        buf = self._buf
-        old = len(buf)
-        room = self._limit - old
-        over = len(data) > room
-        buf += data[:room] if over else data
-        # Only the new bytes can complete the terminator, and 3 before them.
-        i = buf.find(b"\r\n\r\n", old - 3 if old > 3 else 0)
-        if i < 0:
-            if len(buf) >= self._limit:
-                raise _TooBig()
-            return None
-        head = bytes(buf[:i])
-        rest = bytes(buf[i + 4 :])
-        if over:
-            rest += data[room:]
-        self._buf = bytearray()
-        return head, rest
-
-
-class _BodyReader:
-    """Decodes a rejection response's body (Content-Length, chunked, or until EOF) and
-    stops delivering after `limit` bytes; `done` once the body ended or was cut."""
-
-    __slots__ = ("_mode", "_left", "_line", "_trailer", "_room", "_trailer_limit", "done")
-
-    def __init__(self, mode: int, length: int, limit: int, trailer_limit: int) -> None:
-        self._mode = mode
-        self._left = length
-        self._line = b""
-        self._trailer: "Optional[_HeadReader]" = None
-        self._room = limit
-        self._trailer_limit = trailer_limit
-        self.done = mode == _BODY_LENGTH and length == 0
-
-    def feed(self, data: bytes) -> bytes:
-        out = []
-        pos = 0
-        n = len(data)
-        while pos < n and not self.done:
-            mode = self._mode
-            if mode == _BODY_UNTIL_EOF:
-                out.append(data[pos:])
-                pos = n
-            elif mode in (_BODY_LENGTH, _BODY_CHUNK_DATA):
-                take = min(self._left, n - pos)
-                out.append(data[pos : pos + take])
-                pos += take
-                self._left -= take
-                if not self._left:
-                    if mode == _BODY_LENGTH:
-                        self.done = True
-                    else:
-                        self._mode = _BODY_CHUNK_CRLF
-            elif mode == _BODY_TRAILER:
-                assert self._trailer is not None
-                try:
-                    got = self._trailer.feed(data[pos:])
-                except _TooBig:
-                    raise _Malformed("chunked trailer too long") from None
-                pos = n
-                self.done = got is not None
-            else:  # a chunk-size line, or the CRLF after a chunk's data
-                j = data.find(b"\n", pos)
-                if j < 0:
-                    self._line += data[pos:]
-                    pos = n
-                    if len(self._line) > _MAX_CHUNK_LINE:
-                        raise _Malformed("chunk-size line too long")
-                    break
-                line = self._line + data[pos : j + 1]
-                self._line = b""
-                pos = j + 1
-                if len(line) > _MAX_CHUNK_LINE or line[-2:] != b"\r\n":
-                    raise _Malformed("malformed chunk framing")
-                if mode == _BODY_CHUNK_CRLF:
-                    if line != b"\r\n":
-                        raise _Malformed("chunk data longer than its size")
-                    self._mode = _BODY_CHUNK_SIZE
-                    continue
-                size = line[:-2].split(b";", 1)[0].strip(b" \t")
-                if not size or len(size) > 15:
-                    raise _Malformed("malformed chunk size")
-                for c in size:
-                    if c not in _HEXDIGITS:
-                        raise _Malformed("malformed chunk size")
-                self._left = int(size.decode(), 16)
-                if self._left:
-                    self._mode = _BODY_CHUNK_DATA
-                else:
-                    # The trailer section ends at an empty line; the CRLF that ended
-                    # the last-chunk line lets one CRLFCRLF search find either.
-                    self._mode = _BODY_TRAILER
-                    self._trailer = _HeadReader(self._trailer_limit, b"\r\n")
-        body = b"".join(out)
-        if len(body) >= self._room:
-            body = body[: self._room]
-            self.done = True
-        self._room -= len(body)
-        return body
-
-    def eof(self) -> bool:
-        """The peer closed: True if that ends the body, False if it cut the body short."""
-        if self.done or self._mode == _BODY_UNTIL_EOF:
-            self.done = True
-            return True
-        return False
-
-
-def _build_head(start_line: bytes, headers: "Headers") -> bytes:
-    parts = [start_line, b"\r\n"]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
-
-
-def _encode_headers(headers: "HeadersIn") -> "Headers":
-    """The application's headers as bytes, refusing what would break the HTTP framing."""
-    out = []
-    for name, value in headers:
-        bname = _to_bytes(name)
-        bvalue = _to_bytes(value)
-        if not _is_token(bname):
-            raise LocalProtocolError("invalid header name %r" % (bname,))
-        if _has_ctl(bvalue):
-            raise LocalProtocolError("control character (CR, LF, NUL, ...) in header %r" % (bname,))
-        out.append((bname, bvalue))
-    return out
-
-
-def _status_line(status_code: int) -> bytes:
-    return b"HTTP/1.1 " + str(status_code).encode() + b" " + _REASONS.get(status_code, b"")
 
 
 # -- extension negotiation ---------------------------------------------------------------
@@ -420,7 +156,7 @@ def _negotiate(
     if not parts:
         return None, accepted
     value = encode_text(", ".join(parts))
-    if _has_ctl(value):
+    if has_ctl(value):
         raise LocalProtocolError("control character in an extension's parameters")
     return value, accepted
 
@@ -468,26 +204,35 @@ def client_extensions_handshake(
 # -- the request and the response, parsed ------------------------------------------------
 
 
+def _missing(header: str) -> str:
+    return "Missing header, '%s'" % header  # wsproto's words
+
+
 def _parse_request(head: bytes) -> "Tuple[Request, bytes]":
     """A request head into the Request event and its Sec-WebSocket-Key.
 
-    Raises HandshakeError with the status to answer with.
+    Raises HandshakeError with the status to answer with. Checked in wsproto's order
+    (method, Connection, version, key, Upgrade, Host) with wsproto's messages, so a
+    request missing several headers is refused for the same one; the checks wsproto
+    lacks (a repeated Host, key or version, a key that is not base64 of 16 bytes, a
+    subprotocol that is not a token, non-ASCII) come after.
     """
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
-    if len(parts) != 3 or not _is_token(parts[0]) or not _is_visible(parts[1]):
-        raise HandshakeError("malformed request line")
+    if len(parts) != 3 or not is_token(parts[0]) or not is_visible(parts[1]):
+        raise HandshakeError(_BAD_HTTP, detail="malformed request line")
     method, target, version = parts
     if len(version) != 8 or version[:5] != b"HTTP/" or version[6:7] != b".":
-        raise HandshakeError("malformed request line")
+        raise HandshakeError(_BAD_HTTP, detail="malformed request line")
     if version != b"HTTP/1.1":
         raise HandshakeError("WebSocket needs HTTP/1.1, not %r" % (version,))
-    if method != b"GET":
-        raise HandshakeError("request method must be GET", 405, [(b"Allow", b"GET")])
     try:
-        fields = _parse_fields(lines[1:])
-    except _Malformed as exc:
-        raise HandshakeError(str(exc)) from None
+        fields = parse_fields(lines[1:])
+    except Malformed as exc:
+        raise HandshakeError(_BAD_HTTP, detail=str(exc)) from None
+    if method != b"GET":
+        # wsproto answers 400; 405 with Allow is what RFC 9110 §15.5.6 asks for.
+        raise HandshakeError("Request method must be GET", 405, [(b"Allow", b"GET")])
 
     hosts = []
     keys = []
@@ -519,32 +264,35 @@ def _parse_request(head: bytes) -> "Tuple[Request, bytes]":
             connections.append(value)
         extra.append((name, value))
 
-    if len(hosts) != 1:
-        raise HandshakeError("Host header missing" if not hosts else "Host header repeated")
-    if not _has_token(upgrades, WEBSOCKET_UPGRADE):
-        raise HandshakeError("missing header 'Upgrade: websocket'")
-    if not _has_token(connections, b"upgrade"):
-        raise HandshakeError("missing header 'Connection: Upgrade'")
+    if not has_token(connections, b"upgrade"):
+        raise HandshakeError(_missing("Connection: Upgrade"))
     supported = [(b"Sec-WebSocket-Version", WEBSOCKET_VERSION)]
-    if len(versions) != 1:
-        message = "Sec-WebSocket-Version header %s" % ("repeated" if versions else "missing")
-        raise HandshakeError(message, 400, supported)
-    if versions[0] != WEBSOCKET_VERSION:
-        raise HandshakeError("unsupported WebSocket version", 426, supported)
-    if len(keys) != 1:
-        raise HandshakeError("Sec-WebSocket-Key header %s" % ("repeated" if keys else "missing"))
+    if len(versions) != 1 or versions[0] != WEBSOCKET_VERSION:
+        detail = "Sec-WebSocket-Version header repeated" if len(versions) > 1 else None
+        status = 426 if len(versions) == 1 else 400
+        raise HandshakeError(_missing("Sec-WebSocket-Version"), status, supported, detail)
+    if not keys:
+        raise HandshakeError(_missing("Sec-WebSocket-Key"))
+    if not has_token(upgrades, WEBSOCKET_UPGRADE):
+        raise HandshakeError(_missing("Upgrade: websocket"))
+    if not hosts:
+        raise HandshakeError(_missing("Host"))
+    if len(hosts) > 1:
+        raise HandshakeError("Host header repeated")
+    if len(keys) > 1:
+        raise HandshakeError("Sec-WebSocket-Key header repeated")
     key = keys[0]
     if not _valid_key(key):
         raise HandshakeError("Sec-WebSocket-Key is not base64 of 16 bytes")
     try:
-        host = _ascii(hosts[0])
-        offers = [_ascii(offer) for offer in _split_quoted(extensions)]
+        host = decode_host(hosts[0])
+        offers = [ascii_text(offer) for offer in split_quoted(extensions)]
         subprotocols = []
-        for token in _split_tokens(protocols):
-            if not _is_token(token):
-                raise _Malformed("subprotocol %r is not a token" % (token,))
+        for token in split_tokens(protocols):
+            if not is_token(token):
+                raise Malformed("subprotocol %r is not a token" % (token,))
             subprotocols.append(token.decode())
-    except _Malformed as exc:
+    except Malformed as exc:
         raise HandshakeError(str(exc)) from None
     request = Request(
         host=host,
@@ -556,56 +304,18 @@ def _parse_request(head: bytes) -> "Tuple[Request, bytes]":
     return request, key
 
 
+def _state_name(state: "Any") -> str:
+    # str() of an Enum member is "ConnectionState.OPEN" on every CPython; MicroPython's
+    # _State gives the same through repr().
+    return str(state) if HAVE_ENUM else repr(state)
+
+
 def _valid_key(key: bytes) -> bool:
     # RFC 6455 §4.1/7: base64 of 16 bytes is 22 characters and "==". Checked by hand:
     # CPython's a2b_base64 skips junk, and MicroPython's raises a bare Exception.
     if len(key) != 24 or key[22:] != b"==":
         return False
     return all(c in _B64CHARS for c in key[:22])
-
-
-def _parse_status_line(line: bytes) -> int:
-    # HTTP-version SP 3DIGIT SP [reason]; a missing reason's SP is tolerated.
-    if len(line) < 12 or line[:7] != b"HTTP/1." or line[8:9] != b" ":
-        raise _Malformed("malformed status line %r" % (line[:64],))
-    status = line[9:12]
-    for c in status:
-        if c < 0x30 or c > 0x39:
-            raise _Malformed("malformed status line %r" % (line[:64],))
-    if len(line) > 12 and line[12:13] != b" ":
-        raise _Malformed("malformed status line %r" % (line[:64],))
-    return int(status.decode())
-
-
-def _body_framing(status: int, fields: "Headers") -> "Tuple[int, int]":
-    """(mode, length) of a rejection's body, from RFC 9112 §6.3."""
-    if status == 204 or status == 304:
-        return _BODY_LENGTH, 0
-    codings = []
-    lengths = []
-    for name, value in fields:
-        if name == b"transfer-encoding":
-            codings.append(value)
-        elif name == b"content-length":
-            lengths.append(value)
-    if codings:
-        tokens = _split_tokens(codings)
-        if tokens and tokens[-1].lower() == b"chunked":
-            return _BODY_CHUNK_SIZE, 0
-        return _BODY_UNTIL_EOF, 0
-    if lengths:
-        values = _split_tokens(lengths)
-        first = values[0] if values else b""
-        if not first or len(first) > 18:
-            raise _Malformed("malformed Content-Length")
-        for c in first:
-            if c < 0x30 or c > 0x39:
-                raise _Malformed("malformed Content-Length")
-        for other in values:
-            if other != first:
-                raise _Malformed("conflicting Content-Length values")
-        return _BODY_LENGTH, int(first.decode())
-    return _BODY_UNTIL_EOF, 0
 
 
 # -- the state machine --------------------------------------------------------------------
@@ -660,13 +370,14 @@ class H11Handshake:
         self._state = ConnectionState.CONNECTING
         self._connection: "Optional[Connection]" = None
         self._events: "List[Event]" = []
-        self._reader: "Optional[_HeadReader]" = _HeadReader(max_handshake_size)
+        self._reader: "Optional[HeadReader]" = HeadReader(max_handshake_size)
         self._request: "Optional[Request]" = None  # server: the peer's; client: ours
         self._key: "Optional[bytes]" = None  # the Sec-WebSocket-Key of that request
         self._pending = b""  # server: frames that came after the request head
         self._eof = False  # server: EOF after the request, before accept
         self._failed = False  # server: the request was refused; only a rejection follows
-        self._body: "Optional[_BodyReader]" = None  # client: a rejection's body
+        self._body: "Optional[BodyReader]" = None  # client: a rejection's body
+        self._writer: "Optional[BodyWriter]" = None  # server: the rejection body we send
 
     @property
     def state(self) -> "ConnectionState":
@@ -686,7 +397,7 @@ class H11Handshake:
     # -- receiving ----------------------------------------------------------------------
 
     def receive_data(self, data: "Optional[bytes]") -> None:
-        """Feed bytes from the network; None means the transport saw EOF.
+        """Feed bytes from the network; None (or b"", as in wsproto) means EOF.
 
         Raises RemoteProtocolError when the peer's handshake is unacceptable (see the
         class docstring), and LocalProtocolError once the handshake is over: then the
@@ -697,7 +408,7 @@ class H11Handshake:
             raise LocalProtocolError("the handshake is complete; feed the Connection")
         if state is ConnectionState.CLOSED:
             return
-        if data is None:
+        if not data:  # None, or as in wsproto (h11) b"" too: the transport saw EOF
             if self.client:
                 self._client_eof()
             else:
@@ -720,7 +431,7 @@ class H11Handshake:
             return
         try:
             got = reader.feed(data)
-        except _TooBig:
+        except TooBig:
             self._failed = True
             limit = self._max_handshake_size
             raise HandshakeError("request head over %d bytes" % limit, 431) from None
@@ -764,9 +475,9 @@ class H11Handshake:
         assert self._reader is not None
         try:
             got = self._reader.feed(data)
-        except _TooBig:
-            message = "response head over %d bytes" % self._max_handshake_size
-            raise RemoteProtocolError(message, RejectConnection()) from None
+        except TooBig:
+            detail = "response head over %d bytes" % self._max_handshake_size
+            raise HandshakeError(_BAD_HTTP, detail=detail) from None
         if got is None:
             return
         head, rest = got
@@ -775,10 +486,10 @@ class H11Handshake:
             raise RemoteProtocolError("a response before any request", RejectConnection())
         lines = head.split(b"\r\n")
         try:
-            status = _parse_status_line(lines[0])
-            fields = _parse_fields(lines[1:])
-        except _Malformed as exc:
-            raise RemoteProtocolError(str(exc), RejectConnection()) from None
+            status = parse_status_line(lines[0])
+            fields = parse_fields(lines[1:])
+        except Malformed as exc:
+            raise HandshakeError(_BAD_HTTP, detail=str(exc)) from None
         if status == 101:
             if lines[0][:8] != b"HTTP/1.1":
                 raise RemoteProtocolError("101 response not HTTP/1.1", RejectConnection())
@@ -789,12 +500,12 @@ class H11Handshake:
             self._state = ConnectionState.CLOSED
         else:
             try:
-                mode, length = _body_framing(status, fields)
-            except _Malformed as exc:
-                raise RemoteProtocolError(str(exc), RejectConnection()) from None
+                mode, length = body_framing(status, fields)
+            except Malformed as exc:
+                raise HandshakeError(_BAD_HTTP, detail=str(exc)) from None
             self._events.append(RejectConnection(status, fields, has_body=True))
             self._state = ConnectionState.REJECTING
-            self._body = _BodyReader(
+            self._body = BodyReader(
                 mode, length, self._max_reject_body_size, self._max_handshake_size
             )
             if rest or self._body.done:
@@ -808,11 +519,14 @@ class H11Handshake:
         else:
             try:
                 chunk = body.feed(data)
-            except _Malformed as exc:
-                raise RemoteProtocolError(str(exc), RejectConnection()) from None
-        if chunk or body.done:
-            self._events.append(RejectData(chunk, body.done))
+            except Malformed as exc:
+                raise HandshakeError(_BAD_HTTP, detail=str(exc)) from None
+        # As wsproto (h11's Data, then EndOfMessage): each piece with body_finished
+        # False, then an empty RejectData with body_finished True.
+        if chunk:
+            self._events.append(RejectData(chunk, False))
         if body.done:
+            self._events.append(RejectData(b"", True))
             self._state = ConnectionState.CLOSED
 
     def _client_eof(self) -> None:
@@ -850,15 +564,16 @@ class H11Handshake:
                 extensions.append(value)
             else:
                 extra.append((name, value))
-        if not _has_token(upgrades, WEBSOCKET_UPGRADE):
-            raise RemoteProtocolError("missing header 'Upgrade: websocket'", RejectConnection())
-        if not _has_token(connections, b"upgrade"):
-            raise RemoteProtocolError("missing header 'Connection: Upgrade'", RejectConnection())
+        # wsproto's order and words.
+        if not has_token(connections, b"upgrade"):
+            raise RemoteProtocolError(_missing("Connection: Upgrade"), RejectConnection())
+        if not has_token(upgrades, WEBSOCKET_UPGRADE):
+            raise RemoteProtocolError(_missing("Upgrade: websocket"), RejectConnection())
         if len(accepts) != 1 or accepts[0] != accept_key(self._key):
-            raise RemoteProtocolError("bad Sec-WebSocket-Accept", RejectConnection())
+            raise RemoteProtocolError("Bad accept token", RejectConnection())
         subprotocol = None
         if protocols:
-            if len(protocols) != 1 or not _is_token(protocols[0]):
+            if len(protocols) != 1 or not is_token(protocols[0]):
                 raise RemoteProtocolError("malformed Sec-WebSocket-Protocol", RejectConnection())
             subprotocol = protocols[0].decode()
             if subprotocol not in request.subprotocols:
@@ -866,8 +581,8 @@ class H11Handshake:
                     "unrecognized subprotocol %s" % subprotocol, RejectConnection()
                 )
         try:
-            answers = [_ascii(answer) for answer in _split_quoted(extensions)]
-        except _Malformed as exc:
+            answers = [ascii_text(answer) for answer in split_quoted(extensions)]
+        except Malformed as exc:
             raise RemoteProtocolError(str(exc), RejectConnection()) from None
         accepted = client_extensions_handshake(answers, request.extensions)
         self._open(accepted, rest)
@@ -910,20 +625,18 @@ class H11Handshake:
     def _send_request(self, request: Request) -> bytes:
         if self._state is not ConnectionState.CONNECTING or self._request is not None:
             raise LocalProtocolError("the request was already sent")
-        host = _to_bytes(request.host)
-        target = _to_bytes(request.target)
-        if not _is_visible(host):
-            raise LocalProtocolError("host %r: not ASCII without spaces (IDNA-encode it)" % host)
-        if not _is_visible(target):
+        host = encode_host(request.host)
+        target = to_bytes(request.target)
+        if not is_visible(target):
             raise LocalProtocolError("target %r: not ASCII without spaces" % target)
         headers = [(b"Host", host), (b"Upgrade", WEBSOCKET_UPGRADE), (b"Connection", b"Upgrade")]
         key = generate_nonce(self._random_bytes)
         headers.append((b"Sec-WebSocket-Key", key))
         headers.append((b"Sec-WebSocket-Version", WEBSOCKET_VERSION))
         if request.subprotocols:
-            protocols = [_to_bytes(p) for p in request.subprotocols]
+            protocols = [to_bytes(p) for p in request.subprotocols]
             for p in protocols:
-                if not _is_token(p):
+                if not is_token(p):
                     raise LocalProtocolError("subprotocol %r is not a token" % (p,))
             headers.append((b"Sec-WebSocket-Protocol", b", ".join(protocols)))
         offers = []
@@ -935,8 +648,8 @@ class H11Handshake:
                 offers.append(extension.name + "; " + params)
         if offers:
             headers.append((b"Sec-WebSocket-Extensions", encode_text(", ".join(offers))))
-        headers = _encode_headers(headers) + _encode_headers(request.extra_headers)
-        data = _build_head(b"GET " + target + b" HTTP/1.1", headers)
+        headers = encode_headers(headers) + encode_headers(request.extra_headers)
+        data = build_head(b"GET " + target + b" HTTP/1.1", headers)
         self._request = request
         self._key = key
         return data
@@ -954,14 +667,14 @@ class H11Handshake:
         if event.subprotocol is not None:
             if event.subprotocol not in request.subprotocols:
                 raise LocalProtocolError("subprotocol %s was not offered" % event.subprotocol)
-            headers.append((b"Sec-WebSocket-Protocol", _to_bytes(event.subprotocol)))
-        extra = _encode_headers(event.extra_headers)
+            headers.append((b"Sec-WebSocket-Protocol", to_bytes(event.subprotocol)))
+        extra = encode_headers(event.extra_headers)
         accepted: "List[Extension]" = []
         if event.extensions:
             value, accepted = _negotiate(request.extensions, event.extensions)
             if value is not None:
                 headers.append((b"Sec-WebSocket-Extensions", value))
-        data = _build_head(_status_line(101), headers + extra)
+        data = build_head(status_line(101, b"Switching Protocols"), headers + extra)
         self._open(accepted, self._pending)
         return data
 
@@ -974,24 +687,25 @@ class H11Handshake:
         if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 999:
             raise LocalProtocolError("a rejection's status is 200-999, not %r" % (status,))
         status = int(status)
-        headers = _encode_headers(event.headers)
-        names = [name.lower() for name, _ in headers]
-        if not event.has_body and b"content-length" not in names:
-            headers.append((b"content-length", b"0"))
-        # The connection ends with the rejection; with a body and no length, that end
-        # is what delimits the body (RFC 9112 §6.3/8).
-        if b"connection" not in names:
-            headers.append((b"connection", b"close"))
-        data = _build_head(_status_line(status), headers)
-        self._state = ConnectionState.REJECTING if event.has_body else ConnectionState.CLOSED
+        headers = encode_headers(event.headers)
+        writer = response_framing(status, headers, event.has_body)
+        data = build_head(status_line(status), headers)
+        if event.has_body:
+            self._writer = writer
+            self._state = ConnectionState.REJECTING
+        else:
+            self._state = ConnectionState.CLOSED
         return data
 
     def _send_reject_data(self, event: RejectData) -> bytes:
-        if self._state is not ConnectionState.REJECTING:
+        writer = self._writer
+        if self._state is not ConnectionState.REJECTING or writer is None:
             raise LocalProtocolError("cannot send rejection data in state %r" % self._state)
+        data = writer.write(bytes(event.data), event.body_finished)
         if event.body_finished:
+            self._writer = None
             self._state = ConnectionState.CLOSED
-        return bytes(event.data)
+        return data
 
     # -- a request parsed elsewhere -----------------------------------------------------
 
@@ -1005,9 +719,9 @@ class H11Handshake:
             raise LocalProtocolError("only a server takes an upgrade request")
         if self._reader is None or not self._reader.empty() or self._failed:
             raise LocalProtocolError("a request was already received")
-        pieces = [_to_bytes(path)]
+        pieces = [to_bytes(path)]
         for name, value in headers:
-            pieces += (_to_bytes(name), _to_bytes(value))
+            pieces += (to_bytes(name), to_bytes(value))
         for piece in pieces:
             # Checked before joining: a line break inside one would end a line early.
             if b"\r" in piece or b"\n" in piece:
@@ -1020,4 +734,5 @@ class H11Handshake:
         self.receive_data(b"".join(parts))
 
     def __repr__(self) -> str:
-        return "H11Handshake(client=%r, state=%r)" % (self.client, self._state)
+        # As wsproto's: the state as str() shows it, "ConnectionState.OPEN".
+        return "H11Handshake(client=%r, state=%s)" % (self.client, _state_name(self._state))

@@ -7,6 +7,7 @@ that does not share code with wsproto_lite.frames.mask.
 """
 
 from wsproto_lite.connection import Connection, ConnectionState, ConnectionType
+from wsproto_lite.errors import LocalProtocolError
 from wsproto_lite.events import (
     BytesMessage,
     CloseConnection,
@@ -164,7 +165,11 @@ def receive3(kind, frames, **kwargs):
     slow = connection(kind, **kwargs)
     slow_events = []
     slow_out = b""
+    refuses = not kwargs.get("auto_reply")  # once CLOSED (see assert_refused)
     for chunk in bytewise(wire):
+        if refuses and slow.state is ConnectionState.CLOSED:
+            assert_refused(slow, chunk, context + " one byte at a time")
+            break
         slow.receive_data(chunk)
         slow_events.extend(slow.events())
         slow_out += slow.data_to_send()
@@ -173,7 +178,12 @@ def receive3(kind, frames, **kwargs):
     assert slow_out == out, "%s one byte at a time: sent %r, not %r" % (context, slow_out, out)
 
     tail = connection(kind, **kwargs)
-    tail_events = merge(feed(tail, [wire + trailer[:3], trailer[3:]]))
+    tail_events = feed(tail, [wire + trailer[:3]])
+    if refuses and tail.state is ConnectionState.CLOSED:
+        assert_refused(tail, trailer[3:], context + " with trailing bytes")
+    else:
+        tail_events += feed(tail, [trailer[3:]])
+    tail_events = merge(tail_events)
     tail_out = tail.data_to_send()
     if has_close(events):
         assert_events(tail_events, events, context + " with trailing bytes")
@@ -187,6 +197,22 @@ def receive3(kind, frames, **kwargs):
             assert tail_out == out, "%s: trailing bytes sent %r" % (context, tail_out)
     assert tail.state is state, "%s with trailing bytes: %r, not %r" % (context, tail.state, state)
     return events, state, out
+
+
+def assert_refused(conn, data, context):
+    """As in wsproto: bytes fed once CLOSED raise LocalProtocolError and change nothing.
+
+    Not with auto_reply: then CLOSED came without the application acting (the core
+    echoed the close), and later bytes are dropped quietly.
+    """
+    try:
+        conn.receive_data(data)
+        refused = False
+    except LocalProtocolError:
+        refused = True
+    assert refused, "%s: bytes fed in state CLOSED were taken" % context
+    assert conn.state is ConnectionState.CLOSED, context
+    assert list(conn.events()) == [], context  # (callers compare data_to_send())
 
 
 def close_frame_code(frame):

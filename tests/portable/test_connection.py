@@ -713,15 +713,49 @@ def test_send_close_1005_or_none_gives_empty_payload():
 
 
 def test_send_invalid_close_code_raises_with_state_unchanged():
-    for code in (0, 999, 1004, 1006, 1015, 1016, 2999, 5000):
-        conn = connection(SERVER)
-        raises(LocalProtocolError, conn.send, CloseConnection(code))
-        assert conn.state is OPEN, code
+    # Codes that no mode fixes up: refused, where wsproto would put them on the wire.
+    for code in (0, 999, 1004, 1016, 2999, 5000):
+        for strict in (False, True):
+            conn = connection(SERVER, strict_close=strict)
+            raises(LocalProtocolError, conn.send, CloseConnection(code))
+            assert conn.state is OPEN, code
     conn = connection(SERVER)
-    raises(LocalProtocolError, conn.send, CloseConnection(1000, "r" * 124))
     raises(LocalProtocolError, conn.send, CloseConnection(1005, "reason without a code"))
+    raises(LocalProtocolError, conn.send, CloseConnection(None, "reason without a code"))
     assert conn.state is OPEN
     assert conn.send(CloseConnection(1000, "r" * 123)) == b"\x88\x7d\x03\xe8" + b"r" * 123
+
+
+def test_send_local_only_close_code_goes_out_as_1000_as_in_wsproto():
+    # 1006 and 1015 only describe a connection lost without a close frame (RFC 6455
+    # §7.4.1); wsproto sends 1000 with the reason instead (trio-websocket relies on it).
+    for code in (1006, 1015):
+        conn = connection(SERVER)
+        assert conn.send(CloseConnection(code, "gone")) == b"\x88\x06\x03\xe8gone"
+        assert conn.state is LOCAL_CLOSING
+    # 1005 ("no status") is an empty close frame.
+    assert connection(SERVER).send(CloseConnection(1005)) == b"\x88\x00"
+
+
+def test_send_long_close_reason_is_cut_at_a_character_as_in_wsproto():
+    conn = connection(SERVER)
+    assert conn.send(CloseConnection(1000, "r" * 200)) == b"\x88\x7d\x03\xe8" + b"r" * 123
+    # 41 three-byte characters are 123 bytes: all fit; a 42nd does not, and is not split.
+    for n, kept in ((41, 41), (42, 41), (60, 41)):
+        out = connection(SERVER).send(CloseConnection(1001, "\u20ac" * n))
+        assert out == bytes((0x88, 2 + 3 * kept, 0x03, 0xE9)) + ("\u20ac" * kept).encode("utf-8")
+    # A four-byte character that would end past byte 123 is dropped whole.
+    out = connection(SERVER).send(CloseConnection(1000, "a" * 121 + "\U0001f600"))
+    assert out == b"\x88\x7b\x03\xe8" + b"a" * 121
+
+
+def test_strict_close_refuses_what_wsproto_would_fix_up():
+    for event in (CloseConnection(1006), CloseConnection(1015), CloseConnection(1000, "r" * 124)):
+        conn = connection(SERVER, strict_close=True)
+        assert conn.strict_close
+        raises(LocalProtocolError, conn.send, event)
+        assert conn.state is OPEN
+    assert not connection(SERVER).strict_close
 
 
 def test_send_ping_over_125_bytes_raises_with_state_unchanged():

@@ -472,7 +472,8 @@ def test_bad_request_hint_sends_400_response_and_closes():
     server = H11Handshake(SERVER)
     exc = raises(HandshakeError, server.receive_data, request_with(drop=(b"host",)))
     data = server.send(exc.event_hint)
-    assert data == b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    # As wsproto (h11) sends it: no reason phrase, no Connection header.
+    assert data == b"HTTP/1.1 400 \r\ncontent-length: 0\r\n\r\n"
     assert server.state is ConnectionState.CLOSED
 
 
@@ -481,11 +482,7 @@ def test_version_hint_sends_426_with_version_header():
     data = request_with(drop=(b"sec-websocket-version",), add=(b"Sec-WebSocket-Version: 7",))
     exc = raises(HandshakeError, server.receive_data, data)
     assert server.send(exc.event_hint) == (
-        b"HTTP/1.1 426 Upgrade Required\r\n"
-        b"Sec-WebSocket-Version: 13\r\n"
-        b"content-length: 0\r\n"
-        b"connection: close\r\n"
-        b"\r\n"
+        b"HTTP/1.1 426 \r\nSec-WebSocket-Version: 13\r\ncontent-length: 0\r\n\r\n"
     )
 
 
@@ -542,7 +539,7 @@ def test_receive_after_open_fails_local_error():
 def test_reject_without_body_adds_content_length_0_and_closes():
     server, _ = open_server()
     data = server.send(RejectConnection(status_code=403))
-    assert data == b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    assert data == b"HTTP/1.1 403 \r\ncontent-length: 0\r\n\r\n"
     assert server.state is ConnectionState.CLOSED
 
 
@@ -550,18 +547,72 @@ def test_reject_with_body_sends_data_then_closes():
     server, _ = open_server()
     headers = [(b"Content-Length", b"9"), (b"Content-Type", b"text/plain")]
     data = server.send(RejectConnection(status_code=401, headers=headers, has_body=True))
-    assert data == (
-        b"HTTP/1.1 401 Unauthorized\r\n"
-        b"Content-Length: 9\r\n"
-        b"Content-Type: text/plain\r\n"
-        b"connection: close\r\n"
-        b"\r\n"
-    )
+    assert data == (b"HTTP/1.1 401 \r\nContent-Length: 9\r\nContent-Type: text/plain\r\n\r\n")
     assert server.state is ConnectionState.REJECTING
     assert server.send(RejectData(b"go ", body_finished=False)) == b"go "
     assert server.state is ConnectionState.REJECTING
     assert server.send(RejectData(b"away!\n")) == b"away!\n"
     assert server.state is ConnectionState.CLOSED
+
+
+def test_reject_body_without_length_is_sent_chunked_as_h11_does():
+    server, _ = open_server()
+    head = server.send(RejectConnection(status_code=403, has_body=True))
+    assert head == b"HTTP/1.1 403 \r\ntransfer-encoding: chunked\r\n\r\n"
+    assert server.send(RejectData(b"hardbody", body_finished=False)) == b"8\r\nhardbody\r\n"
+    # An empty piece sends nothing: a zero-size chunk would end the body early.
+    assert server.send(RejectData(b"", body_finished=False)) == b""
+    assert server.state is ConnectionState.REJECTING
+    assert server.send(RejectData(b"0123456789abcdefg")) == b"11\r\n0123456789abcdefg\r\n0\r\n\r\n"
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_reject_body_chunked_round_trips_through_our_client():
+    server, client = open_server()[0], client_sent()
+    wire = server.send(RejectConnection(status_code=500, has_body=True))
+    wire += server.send(RejectData(b"oops ", body_finished=False))
+    wire += server.send(RejectData(b"again", body_finished=True))
+    client.receive_data(wire)
+    events = list(client.events())
+    assert events[0].status_code == 500
+    assert b"".join(e.data for e in events[1:]) == b"oops again"
+    assert events[-1] == RejectData(b"", True) and client.state is ConnectionState.CLOSED
+
+
+def test_reject_body_held_to_its_content_length():
+    server, _ = open_server()
+    server.send(RejectConnection(headers=[(b"Content-Length", b"4")], has_body=True))
+    raises(LocalProtocolError, server.send, RejectData(b"12345", body_finished=False))
+    assert server.state is ConnectionState.REJECTING  # nothing sent, nothing changed
+    assert server.send(RejectData(b"12", body_finished=False)) == b"12"
+    raises(LocalProtocolError, server.send, RejectData(b"3", body_finished=True))
+    assert server.send(RejectData(b"34", body_finished=True)) == b"34"
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_reject_with_given_transfer_encoding_chunked_is_chunked():
+    server, _ = open_server()
+    head = server.send(
+        RejectConnection(headers=[(b"Transfer-Encoding", b"chunked")], has_body=True)
+    )
+    assert head == b"HTTP/1.1 400 \r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert server.send(RejectData(b"ab")) == b"2\r\nab\r\n0\r\n\r\n"
+
+
+def test_reject_204_has_no_body():
+    server, _ = open_server()
+    assert server.send(RejectConnection(status_code=204, has_body=True)) == b"HTTP/1.1 204 \r\n\r\n"
+    raises(LocalProtocolError, server.send, RejectData(b"x"))
+    assert server.send(RejectData(b"")) == b""
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_reject_with_malformed_content_length_fails_local_error():
+    for value in (b"abc", b"-1", b"1, 2"):
+        server, _ = open_server()
+        event = RejectConnection(headers=[(b"Content-Length", value)], has_body=True)
+        raises(LocalProtocolError, server.send, event)
+        assert server.state is ConnectionState.CONNECTING
 
 
 def test_reject_with_unknown_status_has_empty_reason():
@@ -891,7 +942,9 @@ def test_client_403_with_body_gives_reject_then_data():
             headers=[(b"content-type", b"text/plain"), (b"content-length", b"10")],
             has_body=True,
         ),
-        RejectData(b"go away!\r\n", body_finished=True),
+        # As wsproto (h11's Data, then EndOfMessage): the end of the body on its own.
+        RejectData(b"go away!\r\n", body_finished=False),
+        RejectData(b"", body_finished=True),
     ]
     assert client.state is ConnectionState.CLOSED
 
@@ -904,14 +957,15 @@ def test_client_403_one_byte_at_a_time_gives_same_body():
         events += list(client.events())
     assert type(events[0]) is RejectConnection
     assert b"".join(e.data for e in events[1:]) == b"go away!\r\n"
-    assert [e.body_finished for e in events[1:]] == [False] * 9 + [True]
+    assert [e.body_finished for e in events[1:]] == [False] * 10 + [True]
+    assert events[-1].data == b""
     assert client.state is ConnectionState.CLOSED
 
 
 def test_client_bytes_after_body_ignored():
     client = client_sent()
     client.receive_data(FORBIDDEN + b"HTTP/1.1 200 OK\r\n\r\n")
-    assert len(list(client.events())) == 2
+    assert len(list(client.events())) == 3  # RejectConnection, the body, its end
     client.receive_data(b"more")
     client.receive_data(None)
     assert list(client.events()) == []
@@ -944,7 +998,11 @@ def test_client_chunked_body_decoded():
     )
     client.receive_data(b"6\r\nworld!\r\n0\r\nX-Trailer: 1\r\n\r\n")
     events = list(client.events())
-    assert events[1:] == [RejectData(b"hello ", False), RejectData(b"world!", True)]
+    assert events[1:] == [
+        RejectData(b"hello ", False),
+        RejectData(b"world!", False),
+        RejectData(b"", True),
+    ]
     assert client.state is ConnectionState.CLOSED
 
 
@@ -993,7 +1051,7 @@ def test_client_body_cut_short_by_eof_fails():
 def test_client_body_over_limit_truncated_and_finished():
     client = client_sent(max_reject_body_size=8)
     client.receive_data(FORBIDDEN)
-    assert list(client.events())[1:] == [RejectData(b"go away!", True)]
+    assert list(client.events())[1:] == [RejectData(b"go away!", False), RejectData(b"", True)]
     assert client.state is ConnectionState.CLOSED
 
 
