@@ -395,9 +395,20 @@ def python_blocks(path):
 
 @pytest.mark.parametrize("page", ["core.rst", "handshake.rst", "from-wsproto.rst"])
 def test_documentation_code_blocks_run(page):
-    # Each page's blocks run in order in one namespace, as a reader would type them.
+    # Each page's blocks run in order in one namespace, as a reader would type them, in a
+    # process of their own (from-wsproto.rst calls install_as_wsproto()).
     blocks = list(python_blocks(DOCS / page))
     assert blocks
-    namespace = {"__name__": "docs_" + page.replace("-", "_").replace(".", "_")}
+    script = ["namespace = {'__name__': %r}" % ("docs_" + page.replace("-", "_").replace(".", "_"))]
     for line, code in blocks:
-        exec(compile(code, "%s:%d" % (DOCS / page, line), "exec"), namespace)
+        where = "%s:%d" % (DOCS / page, line)
+        script.append("exec(compile(%r, %r, 'exec'), namespace)" % (code, where))
+    proc = subprocess.run(
+        [sys.executable, "-c", "\n".join(script)],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=GUARD * 6,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]

@@ -1,10 +1,10 @@
 """The opening handshake (RFC 6455 §4), both roles: HTTP/1.1 bytes <-> handshake events.
 
 `H11Handshake` keeps wsproto's class name for import compatibility, but no h11 is
-involved: the HTTP/1.1 head is parsed here by hand, incrementally, and never buffered
-past `max_handshake_size`. No I/O, no `re` (MicroPython's is too small), no `base64`
-(MicroPython lacks it; binascii instead). SHA-1 comes from hashlib where the port has
-it, else from the pure-Python ._sha1.
+involved: the HTTP/1.1 framing (heads read incrementally and never buffered past
+`max_handshake_size`, bodies, chunked encoding, host names) is in .http11; this module
+is the WebSocket upgrade on top of it. No I/O, no `base64` (MicroPython lacks it;
+binascii instead). SHA-1 comes from hashlib where the port has it, else from ._sha1.
 
 Server role, in short:
     hs = H11Handshake(ConnectionType.SERVER)
@@ -24,6 +24,8 @@ Statuses a server answers a bad request with (in `event_hint.status_code`):
     405  a method other than GET (with `Allow: GET`)
     426  Sec-WebSocket-Version other than 13 (with `Sec-WebSocket-Version: 13`)
     431  a request head over `max_handshake_size` bytes, refused without buffering more
+Where wsproto refuses the same request, the error's message is wsproto's ("Missing
+header, 'Host'", "Bad HTTP message", ...), found in wsproto's order; `detail` says more.
 
 As in wsproto, the server's Request.extra_headers holds every header but Host,
 Sec-WebSocket-Protocol and Sec-WebSocket-Extensions (those have their own fields), names
@@ -31,12 +33,12 @@ lowercased, values bytes; the client's AcceptConnection.extra_headers leaves out
 headers the handshake itself consumed. Header lines end with CRLF (a bare-LF head is
 never complete and ends at the 431/size limit).
 
-Rejecting: send(RejectConnection) adds `content-length: 0` when has_body is False (unless
-the application gave one), and `connection: close` unless it gave a Connection header.
-With has_body, the application's headers frame the body: give Content-Length, or the
-body ends when the transport closes the connection; RejectData bytes go out unchanged.
-A client reads a rejection's body by Content-Length, chunked encoding or until EOF, and
-delivers at most `max_reject_body_size` bytes of it.
+Rejecting, as h11 does it for wsproto (.http11.response_framing): no reason phrase;
+`content-length: 0` when has_body is False (unless the application gave one); with a
+body, a Content-Length the body is held to, else chunked encoding. No Connection header
+is added (the transports add `connection: close`). A client reads a rejection's body by
+Content-Length, chunked encoding or until EOF, delivers at most `max_reject_body_size`
+bytes of it, and ends it with RejectData(b"", body_finished=True) as wsproto does.
 """
 
 import binascii
