@@ -2,8 +2,8 @@
 
 from ._compat import TYPE_CHECKING
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .handshake import ACCEPT_GUID, generate_nonce
 from .handshake import accept_key as generate_accept_token
-from .handshake import generate_nonce
 
 if TYPE_CHECKING:
     from typing import Dict, Iterable, List, Tuple
@@ -30,6 +30,7 @@ def split_comma_header(value: bytes) -> "List[str]":
 
 
 __all__ = [
+    "ACCEPT_GUID",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
