@@ -1,7 +1,8 @@
-"""uvicorn's wsproto back end on wsproto_lite: python uvicorn_server.py [PORT]
+"""uvicorn's wsproto back end on wsproto_lite: python uvicorn_server.py [PORT [WORKERS]]
 
 Needs uvicorn (pip install uvicorn). The one line that matters is the first call: it
-must run before uvicorn imports wsproto.
+must run before uvicorn imports wsproto. Worker processes run this file's top level
+again, so they get the alias too.
 """
 
 import sys
@@ -14,4 +15,5 @@ import uvicorn  # noqa: E402
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
-    uvicorn.run("asgi_echo:app", host="127.0.0.1", port=port, ws="wsproto")
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    uvicorn.run("asgi_echo:app", host="127.0.0.1", port=port, ws="wsproto", workers=workers)

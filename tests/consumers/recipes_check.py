@@ -40,11 +40,15 @@ def wait_listening(port: int, proc: "subprocess.Popen[bytes]") -> None:
     raise AssertionError("nothing listened on %d within %.0f s" % (port, GUARD))
 
 
-@pytest.fixture(params=["uvicorn_server.py", "hypercorn_server.py"])
+@pytest.fixture(
+    params=[["uvicorn_server.py"], ["uvicorn_server.py", "2"], ["hypercorn_server.py"]],
+    ids=["uvicorn", "uvicorn-2-workers", "hypercorn"],
+)
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
     port = free_port()
+    script, *workers = request.param
     proc = subprocess.Popen(
-        [sys.executable, str(APPS / request.param), str(port)],
+        [sys.executable, str(APPS / script), str(port), *workers],
         cwd=APPS,
         stdin=subprocess.DEVNULL,
     )
@@ -62,8 +66,9 @@ def server(request: pytest.FixtureRequest) -> Iterator[int]:
 
 def test_the_server_runs_on_wsproto_lite(server: int) -> None:
     url = "http://127.0.0.1:%d/which" % server
-    with urllib.request.urlopen(url, timeout=GUARD) as response:
-        assert response.read() == b"wsproto_lite"
+    for _ in range(6):  # with workers, each request may reach another process
+        with urllib.request.urlopen(url, timeout=GUARD) as response:
+            assert response.read() == b"wsproto_lite"
 
 
 def test_echo_through_the_server_with_permessage_deflate(server: int) -> None:
