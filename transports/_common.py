@@ -289,6 +289,14 @@ def message_event(
     raise ValueError("opcode %r cannot be sent" % (opcode,))
 
 
+def describe(exc: "Any") -> str:
+    """A handshake error for people: wsproto's message, and what exactly was wrong where
+    the core's `detail` says more ("Bad HTTP message: obsolete line folding")."""
+    text = str(exc)
+    detail = getattr(exc, "detail", None)
+    return text if not detail or detail == text else "%s: %s" % (text, detail)
+
+
 def closing(event: "Any") -> "Any":
     """`event`, a RejectConnection, with `connection: close` unless it names a Connection.
 

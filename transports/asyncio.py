@@ -44,6 +44,7 @@ from ._common import (
     client_request,
     closing,
     compression_extensions,
+    describe,
     message_event,
     message_limit,
     parse_url,
@@ -646,14 +647,16 @@ class WebSocket:
 
     def _handshake_failed(self, exc: RemoteProtocolError) -> None:
         if self._client:
-            self._set_closed(1006, str(exc))
+            self._set_closed(1006, describe(exc))
             if self._handshake is not None and not self._handshake.done():
-                self._handshake.set_exception(WebSocketError(1006, "bad handshake: %s" % exc))
+                self._handshake.set_exception(
+                    WebSocketError(1006, "bad handshake: %s" % describe(exc))
+                )
         else:
             # Answer a bad request with the status the core chose (400, 405, 426, 431).
             self._answered = True
             self._write(self._conn.send(closing(exc.event_hint)))
-            self._set_closed(1006, str(exc))
+            self._set_closed(1006, describe(exc))
         if self._transport is not None:
             self._flush()
             self._transport.close()
@@ -983,7 +986,7 @@ async def websocket_upgrade(
         ws._conn.initiate_upgrade_connection(pairs, path)
     except RemoteProtocolError as exc:
         ws._handshake_failed(exc)
-        raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None
+        raise WebSocketError(1006, "not a WebSocket upgrade: %s" % describe(exc)) from None
     for event in ws._conn.events():  # the Request that initiate_upgrade_connection queued
         if isinstance(event, RequestEvent):
             ws._on_request(event)

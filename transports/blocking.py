@@ -39,6 +39,7 @@ from ._common import (
     client_request,
     closing,
     compression_extensions,
+    describe,
     framework_target,
     message_event,
     message_limit,
@@ -683,7 +684,7 @@ def connect(
                 return ws
     except RemoteProtocolError as exc:
         ws._close_socket()
-        raise WebSocketError(1006, "bad handshake: %s" % exc) from None
+        raise WebSocketError(1006, "bad handshake: %s" % describe(exc)) from None
     except TimeoutError:
         ws._close_socket()
         raise WebSocketError(1006, "opening handshake timed out") from None
@@ -707,7 +708,7 @@ def websocket_upgrade(request: Any, subprotocol: Optional[str] = None, **options
         ws._conn.initiate_upgrade_connection(pairs, framework_target(request))
     except RemoteProtocolError as exc:
         ws._send_bytes(ws._conn.send(closing(exc.event_hint)))
-        raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None
+        raise WebSocketError(1006, "not a WebSocket upgrade: %s" % describe(exc)) from None
     for event in ws._conn.events():
         if isinstance(event, RequestEvent):
             ws.request = request_from_event(event)

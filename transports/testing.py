@@ -26,7 +26,14 @@ from wsproto_lite.events import (
 )
 from wsproto_lite.events import Request as RequestEvent
 
-from ._common import HandshakeReply, Headers, Request, WebSocketError, WebSocketResponseError
+from ._common import (
+    HandshakeReply,
+    Headers,
+    Request,
+    WebSocketError,
+    WebSocketResponseError,
+    describe,
+)
 from .asyncio import Handler, WebSocket, _server_protocol
 
 __all__ = ["TestClient", "TestWebSocket", "WebSocketError", "WebSocketResponseError"]
@@ -371,7 +378,7 @@ class TestWebSocket:
         try:
             conn.receive_data(data)
         except RemoteProtocolError as exc:  # a response that is no valid handshake
-            self._handshake_failed(WebSocketError(1006, "bad handshake: %s" % exc))
+            self._handshake_failed(WebSocketError(1006, "bad handshake: %s" % describe(exc)))
             return
         for event in conn.events():
             kind = type(event)

@@ -35,6 +35,7 @@ from ._common import (
     client_request,
     closing,
     compression_extensions,
+    describe,
     framework_target,
     message_event,
     message_limit,
@@ -546,7 +547,7 @@ async def connect(
                 return ws
     except RemoteProtocolError as exc:
         await ws._shutdown()
-        raise WebSocketError(1006, "bad handshake: %s" % exc) from None
+        raise WebSocketError(1006, "bad handshake: %s" % describe(exc)) from None
     except BaseException:
         await ws._shutdown()
         raise
@@ -581,7 +582,7 @@ async def websocket_upgrade(
         )
     except RemoteProtocolError as exc:
         await ws._send_bytes(ws._conn.send(closing(exc.event_hint)))
-        raise WebSocketError(1006, "not a WebSocket upgrade: %s" % exc) from None
+        raise WebSocketError(1006, "not a WebSocket upgrade: %s" % describe(exc)) from None
     ws._conn.next_event()  # the core's Request event: ws.request is made from `request`
     ws._request = request
     await ws._accept(subprotocol)

@@ -316,3 +316,13 @@ def test_request_from_framework_reads_the_subprotocols():
     request = request_from_framework(FakeMicrodotRequest("/ws", headers))
     assert request.subprotocols == ["chat", "x"]
     assert request.host == ""
+
+
+def test_describe_adds_the_cores_detail_to_wsprotos_message():
+    from transports._common import describe
+    from wsproto_lite.errors import HandshakeError, RemoteProtocolError
+
+    detail = HandshakeError("Bad HTTP message", detail="obsolete line folding")
+    assert describe(detail) == "Bad HTTP message: obsolete line folding"
+    assert describe(HandshakeError("Missing header, 'Host'")) == "Missing header, 'Host'"
+    assert describe(RemoteProtocolError("Bad accept token")) == "Bad accept token"
