@@ -27,6 +27,7 @@ _BODY_CHUNK_SIZE = const(2)
 _BODY_CHUNK_DATA = const(3)
 _BODY_CHUNK_CRLF = const(4)
 _BODY_TRAILER = const(5)
+_BODY_NONE = const(6)  # a head that declares no framing (see _declared_framing)
 
 
 class Malformed(Exception):
@@ -292,35 +293,48 @@ def parse_status_line(line: bytes) -> int:
     return int(status.decode())
 
 
-def body_framing(status: int, fields: "Headers") -> "Tuple[int, int]":
-    """(mode, length) of a rejection's body, from RFC 9112 §6.3."""
-    if status == 204 or status == 304:
-        return _BODY_LENGTH, 0
+def _declared_framing(fields: "Headers") -> "Tuple[int, int]":
+    """(mode, length) that a head's Transfer-Encoding and Content-Length declare.
+
+    RFC 9112 §6.3: chunked as the last coding is _BODY_CHUNK_SIZE, any other coding
+    _BODY_UNTIL_EOF, else a Content-Length is _BODY_LENGTH with its value; _BODY_NONE
+    when the head declares neither. Header names in any case. Raises Malformed for a
+    Content-Length that is not digits, or values that disagree.
+    """
     codings = []
     lengths = []
     for name, value in fields:
-        if name == b"transfer-encoding":
+        lower = name.lower()
+        if lower == b"transfer-encoding":
             codings.append(value)
-        elif name == b"content-length":
+        elif lower == b"content-length":
             lengths.append(value)
     if codings:
         tokens = split_tokens(codings)
         if tokens and tokens[-1].lower() == b"chunked":
             return _BODY_CHUNK_SIZE, 0
         return _BODY_UNTIL_EOF, 0
-    if lengths:
-        values = split_tokens(lengths)
-        first = values[0] if values else b""
-        if not first or len(first) > 18:
+    if not lengths:
+        return _BODY_NONE, 0
+    values = split_tokens(lengths)
+    first = values[0] if values else b""
+    if not first or len(first) > 18:
+        raise Malformed("malformed Content-Length")
+    for c in first:
+        if c < 0x30 or c > 0x39:
             raise Malformed("malformed Content-Length")
-        for c in first:
-            if c < 0x30 or c > 0x39:
-                raise Malformed("malformed Content-Length")
-        for other in values:
-            if other != first:
-                raise Malformed("conflicting Content-Length values")
-        return _BODY_LENGTH, int(first.decode())
-    return _BODY_UNTIL_EOF, 0
+    for other in values:
+        if other != first:
+            raise Malformed("conflicting Content-Length values")
+    return _BODY_LENGTH, int(first.decode())
+
+
+def body_framing(status: int, fields: "Headers") -> "Tuple[int, int]":
+    """(mode, length) of a rejection's body we receive, from RFC 9112 §6.3."""
+    if status == 204 or status == 304:
+        return _BODY_LENGTH, 0
+    mode, length = _declared_framing(fields)
+    return (_BODY_UNTIL_EOF, 0) if mode == _BODY_NONE else (mode, length)
 
 
 # -- sending a body ---------------------------------------------------------------------
@@ -333,32 +347,25 @@ def response_framing(status: int, headers: "Headers", has_body: bool) -> "BodyWr
     application gave a length); a body with a Content-Length is held to it; a body with
     neither a length nor a Transfer-Encoding is sent chunked (`transfer-encoding:
     chunked` is added). 204 and 304 responses carry no body (RFC 9110 §15.3.5,
-    §15.4.5), and a 204 no Content-Length either (§8.6).
+    §15.4.5), and a 204 no Content-Length either (§8.6). Raises LocalProtocolError for
+    a malformed or conflicting Content-Length.
     """
-    lengths = []
-    codings = []
-    for name, value in headers:
-        lower = name.lower()
-        if lower == b"content-length":
-            lengths.append(value)
-        elif lower == b"transfer-encoding":
-            codings.append(value)
-    if status == 204:  # RFC 9110 §8.6: never a Content-Length in a 204
+    if status == 204:
         return BodyWriter(False, 0)
-    if codings:
-        tokens = split_tokens(codings)
-        # Any other coding last is delimited by the connection's end (RFC 9112 §6.3/6).
-        return BodyWriter(bool(tokens) and tokens[-1].lower() == b"chunked", None)
-    if lengths:
-        values = split_tokens(lengths)
-        for value in values:
-            if value != values[0] or not value.isdigit() or len(value) > 18:
-                raise LocalProtocolError("malformed Content-Length %r" % (value,))
-        return BodyWriter(False, int(values[0].decode()) if values else 0)
+    try:
+        mode, length = _declared_framing(headers)
+    except Malformed as exc:
+        raise LocalProtocolError(str(exc)) from None
+    if mode == _BODY_CHUNK_SIZE:
+        return BodyWriter(True, None)
+    if mode == _BODY_UNTIL_EOF:  # another coding last: the connection's end delimits it
+        return BodyWriter(False, None)
+    if mode == _BODY_LENGTH:
+        return BodyWriter(False, length)
     if not has_body:
         headers.append((b"content-length", b"0"))
         return BodyWriter(False, 0)
-    if status == 304:  # RFC 9110 §15.4.5: never a body
+    if status == 304:
         return BodyWriter(False, 0)
     headers.append((b"transfer-encoding", b"chunked"))
     return BodyWriter(True, None)
