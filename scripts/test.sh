@@ -157,7 +157,8 @@ stage_consumers() {
     # The WebSocket test suites of uvicorn, hypercorn, simple-websocket, trio-websocket and
     # wsproto itself, once on real wsproto and once with wsproto aliased to wsproto_lite
     # (tests/consumers/run.py); any test that passes on wsproto and not here fails the stage.
-    # Their sdists and test tools come from PyPI into .consumers/.
+    # Their sdists and test tools come from PyPI into .consumers/. Then Autobahn through
+    # two of them, in both roles.
     local probe='import urllib.request; urllib.request.urlopen("https://pypi.org/simple/wsproto/", timeout=20).close()'
     if [ ! -x .consumers/venv/bin/python ] && ! python -c "$probe" 2> /dev/null; then
         if [ "${CI:-}" = "true" ]; then
@@ -167,7 +168,18 @@ stage_consumers() {
         skip "PyPI is unreachable (the consumers stage fetches the suites' sdists from it)"
         return 0
     fi
-    python tests/consumers/run.py
+    local failed=0
+    python tests/consumers/run.py || failed=1
+    # Autobahn through the consumers (tests/consumers/autobahn.py): uvicorn's wsproto back
+    # end as the server, simple-websocket's Client as the client, on wsproto_lite and on
+    # real wsproto, compared case by case (core and deflate-quick, about 90 s).
+    if [ "${AUTOBAHN:-1}" = "0" ]; then
+        skip "Autobahn through the consumers: AUTOBAHN=0"
+    else
+        bash tests/autobahn/install.sh > /dev/null || return 1
+        python tests/consumers/autobahn.py --sets core deflate-quick || failed=1
+    fi
+    return "$failed"
 }
 
 # ---------------------------------------------------------------------------- driver

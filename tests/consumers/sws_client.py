@@ -11,11 +11,19 @@ came (str as text, bytes as binary) until the server closes, then opens
 before simple_websocket is imported, so its `import wsproto` gets wsproto_lite; with
 --real it gets the wsproto installed in the venv. The Client is used with its defaults
 (no message size limit, no pings; it offers no permessage-deflate) in both modes, with
-two changes that leave the protocol alone: its reader thread is a daemon thread, so a
-stuck case cannot keep the process alive, and its Host header carries the port. The
-Client sends `Host: 127.0.0.1` without one, and wstest answers that with "400 missing
-port in HTTP Host header ... and server runs on non-standard port"; RFC 7230 section 5.4
-asks for the port there too.
+three changes made the same way in both, none of them in the WebSocket protocol:
+
+- Its reader thread is a daemon thread, so a stuck case cannot keep the process alive.
+- Its Host header carries the port. The Client sends `Host: 127.0.0.1` without one, and
+  wstest answers "400 missing port in HTTP Host header ... and server runs on non-standard
+  port"; RFC 7230 section 5.4 asks for the port there too.
+- Frames that arrive in the same recv() as the 101 response are handed on. The Client's
+  handshake() takes only the first event from `WSConnection.events()`; the frames after
+  it stay in wsproto until the reader thread's next recv() brings more data, so wstest's
+  first message waits for the case's close (and /getCaseCount's count, sent with the close
+  right after the 101, is lost). Twisted writes the 101 and a case's first frames in one
+  go, so this hits nearly every case. The reader thread here first runs the Client's own
+  `_handle_events()` once, as `Server.handshake()` does; --as-shipped leaves that out.
 
 Every case runs in a worker thread with a deadline (--case-timeout, default 120 s); a
 case past it is abandoned and counted. Exits 0 when every case ended by itself, 1 when
@@ -57,15 +65,24 @@ def _use_wsproto(real: bool) -> str:
     return f"wsproto is {wsproto.__name__} from {wsproto.__file__}"
 
 
-def _connect(url: str) -> Any:
-    import simple_websocket
+def _connect(url: str, as_shipped: bool) -> Any:
+    import simple_websocket  # type: ignore[import-untyped]
 
     class Client(simple_websocket.Client):  # type: ignore[misc]
-        """simple_websocket.Client, with the port in its Host header (wstest needs it)."""
+        """simple_websocket.Client with the port in its Host header and, unless
+        `as_shipped`, the frames that came with the 101 response handed on."""
+
+        host: str
+        port: int
 
         def handshake(self) -> None:
             self.host = f"{self.host}:{self.port}"
             super().handshake()
+
+        def _thread(self) -> None:
+            if not as_shipped:
+                self.connected = self._handle_events()
+            super()._thread()
 
     return Client.connect(url, thread_class=_DaemonThread)
 
@@ -98,7 +115,7 @@ def _serve(ws: Any, deadline: float, echo: bool) -> list[Any]:
     return received
 
 
-def _session(url: str, timeout: float, echo: bool) -> list[Any]:
+def _session(url: str, timeout: float, echo: bool, as_shipped: bool) -> list[Any]:
     """One connection to `url`, bounded by `timeout`; return the messages it got.
 
     Runs in a daemon worker thread; raises TimeoutError when the thread overran.
@@ -108,7 +125,7 @@ def _session(url: str, timeout: float, echo: bool) -> list[Any]:
 
     def target() -> None:
         try:
-            ws = _connect(url)
+            ws = _connect(url, as_shipped)
             result.append(_serve(ws, time.monotonic() + timeout, echo))
         except BaseException as exc:  # handed to the caller below
             failure.append(exc)
@@ -123,20 +140,22 @@ def _session(url: str, timeout: float, echo: bool) -> list[Any]:
     return result[0]
 
 
-def run(base: str, agent: str, case_timeout: float) -> int:
+def run(base: str, agent: str, case_timeout: float, as_shipped: bool = False) -> int:
     """Run every case of the fuzzingserver at `base`; return how many went wrong."""
-    messages = _session(f"{base}/getCaseCount", case_timeout, echo=False)
+    messages = _session(f"{base}/getCaseCount", case_timeout, False, as_shipped)
+    if not messages:
+        raise RuntimeError("/getCaseCount sent no count (try without --as-shipped)")
     count = int(messages[0])
     print(f"{count} cases", flush=True)
     bad = 0
     for case in range(1, count + 1):
         url = f"{base}/runCase?case={case}&agent={agent}"
         try:
-            _session(url, case_timeout, echo=True)
+            _session(url, case_timeout, True, as_shipped)
         except Exception:  # one broken case must not stop the rest
             bad += 1
             print(f"case {case}:", traceback.format_exc(), file=sys.stderr, flush=True)
-    _session(f"{base}/updateReports?agent={agent}", case_timeout, echo=False)
+    _session(f"{base}/updateReports?agent={agent}", case_timeout, False, as_shipped)
     print(f"ran {count} cases; {bad} overran or failed", flush=True)
     return bad
 
@@ -147,9 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("agent", help="the name wstest files the results under")
     parser.add_argument("--real", action="store_true", help="run on real wsproto")
     parser.add_argument("--case-timeout", type=float, default=DEFAULT_CASE_TIMEOUT)
+    parser.add_argument(
+        "--as-shipped",
+        action="store_true",
+        help="leave frames that came with the 101 response where the Client leaves them",
+    )
     args = parser.parse_args(argv)
     print(_use_wsproto(args.real), flush=True)
-    return 1 if run(args.url.rstrip("/"), args.agent, args.case_timeout) else 0
+    bad = run(args.url.rstrip("/"), args.agent, args.case_timeout, args.as_shipped)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ For tests/consumers/autobahn.py, or by hand:
 """
 
 import argparse
-import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -92,4 +91,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
