@@ -527,7 +527,8 @@ class Watcher:
             )
             self._handshake_error(exc)
         check(not refuse, "receive_data() took bytes in state CLOSED")
-        if data is None:
+        # During the handshake b"" is EOF too, as in wsproto (h11); after it, nothing.
+        if data is None or (not had_connection and not data):
             self.eof_fed = True
         else:
             self.fed_since_drain += len(data)

@@ -255,3 +255,15 @@ def test_server_rejection_has_no_reason_phrase_or_connection_header():
     assert server.send(RejectConnection(status_code=403)) == (
         b"HTTP/1.1 403 \r\ncontent-length: 0\r\n\r\n"
     )
+
+
+def test_empty_bytes_after_a_complete_request_are_eof_reported_on_accept():
+    # Found by the mutator: b"" after the request is EOF (as wsproto), so the accepted
+    # connection reports CloseConnection(1006) at once.
+    ws = WSConnection(SERVER)
+    ws.receive_data(REQUEST)
+    ws.receive_data(b"")
+    assert [type(e) for e in ws.events()] == [Request]
+    ws.send(AcceptConnection())
+    assert [e.code for e in ws.events()] == [1006]
+    assert ws.state is ConnectionState.CLOSED
