@@ -2,7 +2,7 @@
 and on real wsproto, compared case by case.
 
     .venv/bin/python tests/consumers/autobahn.py [--sets core deflate-quick] [--keep]
-        [--consumers uvicorn simple-websocket] [--impls real lite] [--repeat N]
+        [--consumers uvicorn simple-websocket] [--impls real lite] [--repeat N] [--all-cases]
         [--outdir DIR]
 
 For each set, and for each consumer on each implementation, one tests/autobahn/run.py run:
@@ -31,8 +31,8 @@ not by thread timing (3.4, 4.1.5, 4.2.5 flip between OK and NON-STRICT, 5.6 betw
 and FAILED, on real wsproto as on lite). A case that is worse on lite in some runs but
 reaches real's best in another is listed under "differ between runs", not as a
 regression; one that never reaches real's best in its N runs is a regression. The
-default N = 1 is a plain comparison of one run each, where those four cases can show up
-as worse on lite by chance.
+default N = 1 is a plain comparison of one run each; those four cases (TIMING_DEPENDENT)
+are then left out of it and reported on their own, unless --all-cases.
 
 On the deflate sets (deflate, deflate-quick) every case on lite must moreover be OK or
 INFORMATIONAL, for the consumers that negotiate permessage-deflate: uvicorn does (its
@@ -354,7 +354,7 @@ def fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-def judge(outcomes: Sequence[Outcome]) -> int:
+def judge(outcomes: Sequence[Outcome], skip: Sequence[str] = TIMING_DEPENDENT) -> int:
     """Print the table and every regression; return the exit code."""
     print_table(outcomes)
     status = 0
@@ -369,7 +369,7 @@ def judge(outcomes: Sequence[Outcome]) -> int:
         if impl != "lite":
             continue
         real = groups.get((case_set, consumer, "real"), [])
-        worse = worse_cases(real, lite) if real else []
+        worse = worse_cases(real, lite, skip) if real else []
         bad_deflate = deflate_failures(lite)
         name = f"\n{case_set} {ROLES[consumer]} {consumer}"
         if real:
@@ -377,6 +377,8 @@ def judge(outcomes: Sequence[Outcome]) -> int:
         else:
             print(f"{name}, lite only ({len(lite)} run(s)): not compared")
         print_cases("worse on lite", worse, real, lite)
+        timing = [c for c in skip if c in worse_cases(real, lite)] if real else []
+        print_cases("worse on lite, timing-dependent (not counted)", timing, real, lite)
         print_cases("not OK on a deflate set", bad_deflate, real, lite)
         flaky = sorted(set(varying(real)) | set(varying(lite)), key=_case_key)
         print_cases("differ between runs of one implementation", flaky, real, lite)
@@ -407,6 +409,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run each consumer on each implementation N times; compare the best verdicts",
     )
     parser.add_argument("--keep", action="store_true", help="keep the reports when all is well")
+    parser.add_argument(
+        "--all-cases",
+        action="store_true",
+        help="compare the timing-dependent cases too (%s)" % ", ".join(TIMING_DEPENDENT),
+    )
     return parser.parse_args(argv)
 
 
@@ -425,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for impl in args.impls
     ]
     outcomes = [execute(run, base) for run in runs]
-    status = judge(outcomes)
+    status = judge(outcomes, () if args.all_cases else TIMING_DEPENDENT)
     after = fingerprint()
     if after != before:
         print(f"\nnote: wsproto_lite's sources changed during the runs ({before} -> {after})")
