@@ -27,15 +27,13 @@ import codecs
 import zlib
 
 from fuzz import formats
-from fuzz.formats import SEND_KINDS
 from fuzz.oracles import (
     InvariantBroken,
     Watcher,
     _check_close_payload,
-    as_buffer,
     check,
     fixed_random,
-    make_event,
+    play_record,
 )
 from wsproto_lite.connection import Connection, ConnectionType
 from wsproto_lite.errors import RemoteProtocolError
@@ -482,26 +480,7 @@ def run_deflate(data: bytes) -> DeflateWatcher:
         max_message_size=limit,
     )
     for record in formats.parse_records(body):
-        op = record.op
-        if op == formats.OP_FEED:
-            w.do_receive(as_buffer(record.data, record.arg % 3))
-        elif op == formats.OP_FEED_SPLIT:
-            step = record.arg + 1
-            for i in range(0, len(record.data), step):
-                w.do_receive(record.data[i : i + step])
-        elif op == formats.OP_EVENTS:
-            w.do_events()
-        elif op == formats.OP_EVENTS_SOME:
-            w.do_events(record.arg)
-        elif op == formats.OP_SEND:
-            kind = SEND_KINDS[record.arg % len(SEND_KINDS)]
-            w.do_send(make_event(kind, record.flags, record.data, w))
-        elif op == formats.OP_DATA_TO_SEND:
-            w.do_data_to_send()
-        elif op == formats.OP_EOF:
-            w.do_receive(None)
-        else:
-            w.do_reply(False, False)
+        play_record(w, record, True, False, False)
     w.finish()
     check_reference(w, conn, theirs, limit)
     check_mirror(w, limit)

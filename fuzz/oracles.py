@@ -838,6 +838,36 @@ def make_event(kind: str, flags: int, data: bytes, watcher: Watcher) -> object:
     raise ValueError(kind)
 
 
+def play_record(
+    w: Watcher, record: "formats.Record", buffers: bool, subprotocols: bool, extension: bool
+) -> None:
+    """Carry out one record of a connection script (fuzz/formats.py) on the Watcher.
+
+    buffers: FEED's arg also picks bytearray or memoryview (a bare Connection takes
+    them); subprotocols and extension: what a REPLY record may accept with.
+    """
+    op = record.op
+    if op == formats.OP_FEED:
+        w.do_receive(as_buffer(record.data, record.arg % 3) if buffers else record.data)
+    elif op == formats.OP_FEED_SPLIT:
+        step = record.arg + 1
+        for i in range(0, len(record.data), step):
+            w.do_receive(record.data[i : i + step])
+    elif op == formats.OP_EVENTS:
+        w.do_events()
+    elif op == formats.OP_EVENTS_SOME:
+        w.do_events(record.arg)
+    elif op == formats.OP_SEND:
+        kind = SEND_KINDS[record.arg % len(SEND_KINDS)]
+        w.do_send(make_event(kind, record.flags, record.data, w))
+    elif op == formats.OP_DATA_TO_SEND:
+        w.do_data_to_send()
+    elif op == formats.OP_EOF:
+        w.do_receive(None)
+    else:
+        w.do_reply(subprotocols, extension)
+
+
 def run_wsconnection(data: bytes) -> Watcher:
     """Config byte 0: client (bit 0), auto_reply (1), whole_messages (2), message limit
     (3-5), frame limit (6-7: none, 125, 1000, 65535). Config byte 1: handshake limit
@@ -895,27 +925,7 @@ def run_wsconnection(data: bytes) -> Watcher:
         )
     answered_request = False
     for record in formats.parse_records(body):
-        op = record.op
-        if op == formats.OP_FEED:
-            # A bare Connection also takes bytearray and memoryview (FEED's arg picks).
-            w.do_receive(as_buffer(record.data, record.arg % 3) if direct else record.data)
-        elif op == formats.OP_FEED_SPLIT:
-            step = record.arg + 1
-            for i in range(0, len(record.data), step):
-                w.do_receive(record.data[i : i + step])
-        elif op == formats.OP_EVENTS:
-            w.do_events()
-        elif op == formats.OP_EVENTS_SOME:
-            w.do_events(record.arg)
-        elif op == formats.OP_SEND:
-            kind = SEND_KINDS[record.arg % len(SEND_KINDS)]
-            w.do_send(make_event(kind, record.flags, record.data, w))
-        elif op == formats.OP_DATA_TO_SEND:
-            w.do_data_to_send()
-        elif op == formats.OP_EOF:
-            w.do_receive(None)
-        else:
-            w.do_reply(bool(subprotocols), extension)
+        play_record(w, record, direct, bool(subprotocols), extension)
         if play_handshake and not answered_request and isinstance(w.last_event, Request):
             answered_request = True
             w.do_reply(bool(subprotocols), extension)
