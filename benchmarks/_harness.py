@@ -5,6 +5,7 @@ parses the same bytes whoever's encoder is being optimised. Timing runs every
 implementation in the same process, interleaved round by round, and compares medians.
 """
 
+import argparse
 import gc
 import random
 import statistics
@@ -29,6 +30,41 @@ def use_cpu_clock() -> None:
 # A benchmark body: given a repetition count, set up, time the work with perf_counter and
 # return (seconds, messages handled). Setup outside the timed region is not counted.
 Bench = Callable[[int], "tuple[float, int]"]
+
+
+def case_options(description: str) -> "tuple[argparse.Namespace, int, float]":
+    """The command line shared by the interleaved case benchmarks (core.py, deflate_core.py):
+    (options, rounds, seconds per measurement); --cpu switches the clock here."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small counts, 2 rounds: a smoke run")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 7, quick 2)")
+    parser.add_argument("--time", type=float, help="seconds per measurement (default 0.15)")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="time with process CPU time instead of wall time (steadier on a busy machine)",
+    )
+    parser.add_argument("--only", default="", help="run only the cases whose name contains TEXT")
+    options = parser.parse_args()
+    rounds = options.rounds or (2 if options.quick else 7)
+    seconds = options.time or (0.005 if options.quick else 0.15)
+    if options.cpu:
+        use_cpu_clock()
+    return options, rounds, seconds
+
+
+def print_settings(options: argparse.Namespace, rounds: int, seconds: float) -> None:
+    """The line that says how a case benchmark measured."""
+    print(
+        "%d rounds, ~%.3f s per measurement, %s, median of rounds; reads of %d bytes%s"
+        % (
+            rounds,
+            seconds,
+            "process CPU time" if options.cpu else "wall time (perf_counter)",
+            CHUNK,
+            ", QUICK (numbers meaningless)" if options.quick else "",
+        )
+    )
 
 
 def xor_mask(data: bytes, key: bytes) -> bytes:

@@ -8,7 +8,6 @@ equal to what the stream holds) and reports the median of the rounds. Ratios are
 ours / peer of those medians: above 1.0 we are faster. See benchmarks/README.md.
 """
 
-import argparse
 import os
 import platform
 import sys
@@ -383,21 +382,7 @@ def verdict(target: "Target", vs_wsproto: float, vs_ws: float) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small counts, 2 rounds: a smoke run")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 7, quick 2)")
-    parser.add_argument("--time", type=float, help="seconds per measurement (default 0.15)")
-    parser.add_argument(
-        "--cpu",
-        action="store_true",
-        help="time with process CPU time instead of wall time (steadier on a busy machine)",
-    )
-    parser.add_argument("--only", default="", help="run only the cases whose name contains TEXT")
-    args = parser.parse_args()
-    rounds = args.rounds or (2 if args.quick else 7)
-    seconds = args.time or (0.005 if args.quick else 0.15)
-    if args.cpu:
-        h.use_cpu_clock()
+    args, rounds, seconds = h.case_options(__doc__.split("\n")[0])
 
     print("Python %s (%s)" % (platform.python_version(), platform.python_implementation()))
     print("platform %s, %s CPUs" % (platform.platform(), os.cpu_count()))
@@ -410,16 +395,7 @@ def main() -> int:
             "ON (C masking)" if websockets_speedups() else "OFF (pure-Python masking)",
         )
     )
-    print(
-        "%d rounds, ~%.3f s per measurement, %s, median of rounds; reads of %d bytes%s"
-        % (
-            rounds,
-            seconds,
-            "process CPU time" if args.cpu else "wall time (perf_counter)",
-            h.CHUNK,
-            ", QUICK (numbers meaningless)" if args.quick else "",
-        )
-    )
+    h.print_settings(args, rounds, seconds)
     print()
 
     rows = []

@@ -12,7 +12,6 @@ same messages. Messages are JSON-like text, a pool of distinct ones sent in turn
 are ours / peer of the median rates: above 1.0 we are faster.
 """
 
-import argparse
 import os
 import platform
 import sys
@@ -296,17 +295,7 @@ def wire_ratio(size: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small counts, 2 rounds: a smoke run")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 7, quick 2)")
-    parser.add_argument("--time", type=float, help="seconds per measurement (default 0.15)")
-    parser.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
-    parser.add_argument("--only", default="", help="run only the cases whose name contains TEXT")
-    args = parser.parse_args()
-    rounds = args.rounds or (2 if args.quick else 7)
-    seconds = args.time or (0.005 if args.quick else 0.15)
-    if args.cpu:
-        h.use_cpu_clock()
+    args, rounds, seconds = h.case_options(__doc__.split("\n")[0])
 
     print("Python %s (%s)" % (platform.python_version(), platform.python_implementation()))
     print(
@@ -324,16 +313,7 @@ def main() -> int:
         "permessage-deflate: server window %d bits, client window %d bits, context takeover;"
         " memLevel %d (wsproto: 8, not settable), level 6" % (SERVER_BITS, CLIENT_BITS, MEM_LEVEL)
     )
-    print(
-        "%d rounds, ~%.3f s per measurement, %s, median of rounds; reads of %d bytes%s"
-        % (
-            rounds,
-            seconds,
-            "process CPU time" if args.cpu else "wall time (perf_counter)",
-            h.CHUNK,
-            ", QUICK (numbers meaningless)" if args.quick else "",
-        )
-    )
+    h.print_settings(args, rounds, seconds)
     print(
         "JSON-like text compresses %.1fx (1 KiB) and %.1fx (64 KiB) as single messages"
         % (wire_ratio(1 << 10), wire_ratio(1 << 16))
