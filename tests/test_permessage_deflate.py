@@ -12,7 +12,7 @@ import tracemalloc
 import zlib
 
 import pytest
-from _helpers import merge  # tests/portable: message pieces joined, as there
+from _helpers import masked, merge, wire_for  # tests/portable, shared with its tests
 
 from wsproto_lite import WSConnection
 from wsproto_lite.connection import ConnectionState, ConnectionType
@@ -88,25 +88,6 @@ def frame(opcode, payload, fin=True, rsv1=False, rsv2=False):
     else:
         head = bytes([b0, 127]) + n.to_bytes(8, "big")
     return head + payload
-
-
-def masked(unmasked):
-    """The frame as a client sends it: MASK bit set, KEY inserted, payload XORed per byte."""
-    n7 = unmasked[1] & 0x7F
-    head = 4 if n7 == 126 else 10 if n7 == 127 else 2
-    out = bytearray(unmasked[:head])
-    out[1] |= 0x80
-    out += KEY
-    for i in range(head, len(unmasked)):
-        out.append(unmasked[i] ^ KEY[(i - head) % 4])
-    return bytes(out)
-
-
-def wire_to(kind, frames):
-    """What a peer sends a `kind` receiver: masked towards a server, plain towards a client."""
-    if kind is SERVER:
-        return b"".join(masked(f) for f in frames)
-    return b"".join(frames)
 
 
 def split_frames(wire):
@@ -316,8 +297,8 @@ def receive3(kind, frames, expected, client_cfg=None, server_cfg=None, **kwargs)
     feeds (delivered unless a close or violation came first, then never parsed).
     Returns the first way's receiver.
     """
-    wire = wire_to(kind, frames)
-    trailer = wire_to(kind, [PING_TAIL])
+    wire = wire_for(kind, frames)
+    trailer = wire_for(kind, [PING_TAIL])
 
     whole = receiver(kind, client_cfg, server_cfg, **kwargs)
     got = merge(feed(whole, [wire], []))
@@ -928,8 +909,8 @@ def test_second_identical_message_smaller_with_context_takeover(sender):
     assert d.decompress(first + TAIL) == text
     assert d.decompress(second + TAIL) == text
     # The peer, keeping its inflater between messages, decodes both.
-    peer.receive_data(wire_to(peer_kind(peer, client), [frame(2, first, rsv1=True)]))
-    peer.receive_data(wire_to(peer_kind(peer, client), [frame(2, second, rsv1=True)]))
+    peer.receive_data(wire_for(peer_kind(peer, client), [frame(2, first, rsv1=True)]))
+    peer.receive_data(wire_for(peer_kind(peer, client), [frame(2, second, rsv1=True)]))
     assert list(peer.events()) == [BytesMessage(text), BytesMessage(text)]
 
 
@@ -1036,7 +1017,7 @@ def test_pieces_delivered_inflated_without_whole_messages(kind):
     text = "Hello, permessage-deflate! " * 30
     frames = fragments(1, deflate(text.encode()), 3)
     conn = receiver(kind)
-    wire = wire_to(kind, frames)
+    wire = wire_for(kind, frames)
     events = feed(conn, [wire[i : i + 7] for i in range(0, len(wire), 7)])
     assert len(events) > 3  # pieces, not one message
     assert all(type(e) is TextMessage for e in events)
@@ -1113,7 +1094,7 @@ BOMB = deflate(b"\0" * (64 << 20), level=9)  # about 64 KiB inflating to 64 MiB
 def test_bomb_fails_1009_without_allocating_past_limit(kind, whole_messages, pieces):
     assert len(BOMB) < BOMB_LIMIT // 8
     conn = receiver(kind, max_message_size=BOMB_LIMIT, whole_messages=whole_messages)
-    wire = wire_to(kind, fragments(2, BOMB, pieces))
+    wire = wire_for(kind, fragments(2, BOMB, pieces))
     tracemalloc.start()
     try:
         conn.receive_data(wire)
@@ -1214,7 +1195,7 @@ def test_after_violation_state_holds_and_nothing_more_parsed(kind, frames, code)
     for auto_reply in (False, True):
         conn = receiver(kind, max_message_size=LIMIT, auto_reply=auto_reply)
         states = []
-        events = feed(conn, [wire_to(kind, frames)], states)
+        events = feed(conn, [wire_for(kind, frames)], states)
         assert isinstance(events[-1], ProtocolViolation) and events[-1].code == code
         state = conn.state
         if auto_reply:
@@ -1223,7 +1204,7 @@ def test_after_violation_state_holds_and_nothing_more_parsed(kind, frames, code)
         else:
             assert state is ConnectionState.REMOTE_CLOSING
         # Anything after the violation, even a good message, is never parsed.
-        more = feed(conn, [wire_to(kind, [HELLO_ONE_FRAME, PING_TAIL])], states)
+        more = feed(conn, [wire_for(kind, [HELLO_ONE_FRAME, PING_TAIL])], states)
         assert more == []
         assert list(conn.events()) == []
         assert conn.state is state
