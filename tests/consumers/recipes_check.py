@@ -7,61 +7,49 @@ process, checks that the process imported wsproto_lite as `wsproto`, echoes text
 through it with permessage-deflate negotiated, closes, and stops the server.
 """
 
-import socket
-import subprocess
+import importlib.util
 import sys
-import time
 import urllib.request
 from pathlib import Path
+from types import ModuleType
 from typing import Iterator
 
 import pytest
 from websockets.sync.client import connect
 
-APPS = Path(__file__).resolve().parent.parent.parent / "examples" / "wsproto_apps"
+ROOT = Path(__file__).resolve().parent.parent.parent
+APPS = ROOT / "examples" / "wsproto_apps"
 GUARD = 20.0  # seconds before a stuck step fails the test
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _load_autobahn_run() -> ModuleType:
+    # tests/autobahn/run.py (standard library only) starts, waits for and stops peers;
+    # loaded by path, since this folder has a run.py of its own.
+    spec = importlib.util.spec_from_file_location("autobahn_run", ROOT / "tests/autobahn/run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def wait_listening(port: int, proc: "subprocess.Popen[bytes]") -> None:
-    deadline = time.monotonic() + GUARD
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited with %s" % proc.returncode
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)  # polling a port that is not open yet, bounded by GUARD
-    raise AssertionError("nothing listened on %d within %.0f s" % (port, GUARD))
+peers = _load_autobahn_run()
 
 
 @pytest.fixture(
     params=[["uvicorn_server.py"], ["uvicorn_server.py", "2"], ["hypercorn_server.py"]],
     ids=["uvicorn", "uvicorn-2-workers", "hypercorn"],
 )
-def server(request: pytest.FixtureRequest) -> Iterator[int]:
-    port = free_port()
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
+    port = peers.free_port()
     script, *workers = request.param
-    proc = subprocess.Popen(
-        [sys.executable, str(APPS / script), str(port), *workers],
-        cwd=APPS,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        wait_listening(port, proc)
+    log = tmp_path / "server.log"
+    # peers.process() runs it in a session of its own and stops the whole session (the
+    # workers too) on exit.
+    with peers.process(
+        [sys.executable, str(APPS / script), str(port), *workers], log, APPS
+    ) as proc:
+        peers.wait_for_port(port, proc, log, GUARD)
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=GUARD)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_the_server_runs_on_wsproto_lite(server: int) -> None:
