@@ -374,11 +374,8 @@ class DeflateWatcher(Watcher):
             self.got_data.append((opcode, plain, fin))
             self.last_out = (opcode, payload)
         check(peer.buffered == 0, "we emitted a partial frame")
-        check(
-            self.got_data == self.sent_data[: len(self.got_data)],
-            "inflated data frames out differ from what was sent:\n  sent %r\n  out  %r",
-            self.sent_data,
-            self.got_data,
+        self.check_new_data(
+            "inflated data frames out differ from what was sent:\n  sent %r\n  out  %r"
         )
         self._to_mirror(data)
 
