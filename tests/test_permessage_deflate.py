@@ -1267,3 +1267,21 @@ def test_answer_for_an_extension_that_offered_nothing_fails_the_handshake(monkey
         client.receive_data(response_bytes(b"permessage-deflate"))
     assert isinstance(info.value.event_hint, RejectConnection)
     assert not ext.enabled()
+
+
+@pytest.mark.parametrize("kind", [CLIENT, SERVER])
+def test_binary_message_cut_anywhere_then_text_comes_whole(kind):
+    # A compressed binary frame cut at every point: where a piece inflates to nothing (a
+    # cut inside a dynamic Huffman block's code tables), the message must still come whole
+    # and leave no state behind for the text message after it, itself in pieces. An empty
+    # first piece once left an empty bytearray of pieces that the text then tripped over.
+    data = bytes(i % 7 for i in range(200)) + bytes(range(256)) * 2
+    wire = wire_for(
+        kind,
+        [frame(2, deflate(data), rsv1=True), frame(1, deflate("après".encode()), rsv1=True)],
+    )
+    text_cut = len(wire) - 2  # the text message arrives in two pieces too
+    for cut in range(1, text_cut):
+        conn = receiver(kind, whole_messages=True)
+        got = feed(conn, [wire[:cut], wire[cut:text_cut], wire[text_cut:]])
+        assert got == [BytesMessage(data), TextMessage("après")], cut

@@ -26,22 +26,25 @@ from .events import (
 )
 from .extensions import PerMessageDeflate, RsvBits
 from .frames import (
+    _C,
     CloseReason,
     FrameParser,
     _mask_small,
     encode_close_payload,
     encode_frame,
     encode_text,
+    flat,
     lenient_close,
     parse_close_payload,
 )
 from .utf8 import Utf8Decoder, decode_utf8
 
 if TYPE_CHECKING:
-    from typing import Any, Iterator, List, Optional, Sequence, Union
+    from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
 
     from ._compat import RandomBytes
     from .events import Event
+    from .frames import Buffer
 
 
 def _extension_error(code: int, where: str) -> RemoteProtocolError:
@@ -91,6 +94,9 @@ else:  # MicroPython: no enum; named constants compared with `is` all the same
         CLOSED = _State("ConnectionState", "CLOSED", 4)
         REJECTING = _State("ConnectionState", "REJECTING", 5)
 
+
+# The accelerator's frame encoder for the short-send path (None on the pure path).
+_c_encode: "Optional[Callable[[int, Buffer, Buffer], bytes]]" = None if _C is None else _C.encode
 
 # wsproto's module-level aliases of the two roles.
 CLIENT = ConnectionType.CLIENT
@@ -175,7 +181,8 @@ class Connection:
     _deflate: "Optional[PerMessageDeflate]" = None  # when it is the only extension
     _decoder: "Optional[Utf8Decoder]" = None  # made at the first streamed text frame
     _in_text = False  # a text message is under way in pieces (fragments, or streamed)
-    _parts: "Optional[List[Any]]" = None  # pieces of a message, in whole_messages mode
+    # pieces of a message in whole_messages mode: a bytearray (binary) or a list of str
+    _parts: "Optional[Any]" = None
     _sending: "Optional[int]" = None  # opcode of a fragmented message being sent
 
     def __init__(
@@ -234,6 +241,8 @@ class Connection:
             max_frame_size=max_frame_size,
             max_message_size=wire_limit,
             allowed_rsv=7 if self._extensions else 0,  # then the extensions must claim them
+            # Whole binary messages are unmasked straight into one buffer by the parser.
+            assemble=whole_messages and not self._extensions,
         )
         if trailing_data:
             self.receive_data(trailing_data)
@@ -328,17 +337,20 @@ class Connection:
                 return None
             try:
                 frame = next_frame()
-                if frame is None:
+                if not frame:
+                    if frame is not None:
+                        continue  # a fragment went into the message being assembled
                     if self._draining:
                         # RFC 6455 §7.1.5: no close frame received, the close code is 1006.
                         self._draining = False
                         self._parts = None
+                        self._parser.drop_message()
                         return CloseConnection(_ABNORMAL)
                     return None
                 opcode, payload, fin, rsv, done = frame
                 if self._extensions:
                     payload = self._extensions_inbound(opcode, payload, fin, rsv, done)
-                if fin and done and opcode and not self._parts and not self._in_text:
+                if fin and done and opcode and self._parts is None and not self._in_text:
                     # A message in one frame that came whole, the common case kept short
                     # (and without a decoder kept per connection for its text).
                     if opcode == 2:
@@ -434,16 +446,24 @@ class Connection:
             if text:
                 return TextMessage(data, done, last)
             return BytesMessage(data, done, last)
+        # The pieces so far: one bytearray for binary (what extensions gave, appended as it
+        # comes), a list of str for text (the decoder's output; joined once at the end).
         parts = self._parts
         if not last:
             if parts is None:
-                self._parts = [data]
-            else:
+                self._parts = [data] if text else bytearray(data)
+            elif text:
                 parts.append(data)
+            else:
+                parts += data
             return None
-        if parts:
-            parts.append(data)
-            data = "".join(parts) if text else b"".join(parts)
+        if parts is not None:
+            if text:
+                parts.append(data)
+                data = "".join(parts)
+            else:
+                parts += data
+                data = bytes(parts)
             self._parts = None
         if text:
             return TextMessage(data)
@@ -452,6 +472,7 @@ class Connection:
     def _receive_close(self, payload: bytes) -> CloseConnection:
         code, reason = parse_close_payload(payload)
         self._parts = None
+        self._parser.drop_message()
         if self._draining:  # the close came before the EOF: too late to answer it
             self._draining = False
         elif self._state is _LOCAL_CLOSING:
@@ -468,6 +489,7 @@ class Connection:
         event = exc.event_hint
         assert isinstance(event, ProtocolViolation)
         self._parts = None
+        self._parser.drop_message()
         if self._draining:
             self._draining = False
         elif self._state is _LOCAL_CLOSING:
@@ -541,7 +563,7 @@ class Connection:
                 payload: Union[bytes, bytearray, memoryview] = encode_text(data)
             else:
                 opcode = 2
-                payload = data
+                payload = data if type(data) is bytes else flat(data)  # len() in bytes
             fin = event.message_finished
             sending = self._sending
             if sending is None and fin and not self._extensions and len(payload) < 126:
@@ -554,11 +576,14 @@ class Connection:
                         pos = 0
                     self._key_pos = pos + 4
                     key = pool[pos : pos + 4]
-                    out = (
-                        bytes((0x80 | opcode, 0x80 | len(payload)))
-                        + key
-                        + _mask_small(payload, int.from_bytes(key, "little"))
-                    )
+                    if _c_encode is not None:
+                        out = _c_encode(0x80 | opcode, payload, key)
+                    else:
+                        out = (
+                            bytes((0x80 | opcode, 0x80 | len(payload)))
+                            + key
+                            + _mask_small(payload, int.from_bytes(key, "little"))
+                        )
                 else:
                     out = bytes((0x80 | opcode, len(payload))) + payload
             else:

@@ -8,12 +8,12 @@ for fuzzing other implementations.
 
 import struct
 
-from ._compat import HAVE_ENUM, TYPE_CHECKING, IntEnum, const, own_defaults
+from ._compat import HAVE_ENUM, MICROPYTHON, TYPE_CHECKING, IntEnum, const, own_defaults
 from .errors import InvalidUTF8, LocalProtocolError, MessageTooBig, RemoteProtocolError
 from .utf8 import decode_utf8
 
 if TYPE_CHECKING:
-    from typing import Any, List, Optional, Tuple, Union
+    from typing import Any, Callable, List, Optional, Tuple, Union
 
     Buffer = Union[bytes, bytearray, memoryview]
 
@@ -65,11 +65,13 @@ _PARSER_STATE = (
     "max_message_size",
     "allowed_rsv",
     "stream_payload",
+    "assemble",
     "_buf",
     "_pos",
     "_room",
     "_error",
     "_partial",
+    "_msg",
 )
 
 
@@ -115,20 +117,48 @@ def _mask_small(data: "Buffer", kint: int) -> bytes:
     return x.to_bytes(words << 2, "little")[:n]
 
 
-def mask(data: "Buffer", key: "Buffer", offset: int = 0) -> bytes:
+def flat(data: "Any") -> "Buffer":
+    """Any bytes-like object as a flat run of bytes, so that len() counts bytes.
+
+    bytes and bytearray as they are; a contiguous buffer (memoryview, array.array) as a
+    byte view of itself, a strided one copied into bytes. TypeError for anything that is
+    not bytes-like (str included). The C accelerator reads buffers the same way.
+    """
+    if type(data) is bytes or type(data) is bytearray:
+        return data
+    view = memoryview(data)
+    try:
+        if view.c_contiguous:
+            return view if view.itemsize == 1 and view.ndim == 1 else view.cast("B")
+        return view.tobytes()
+    except AttributeError:  # MicroPython: every memoryview is flat bytes or a typed array
+        return view
+
+
+def _key(key: "Buffer", offset: int) -> bytes:
+    # The 4 key bytes rotated to `offset`: TypeError for a non-buffer, ValueError unless 4.
+    k = key if type(key) is bytes else bytes(flat(key))
+    if len(k) != 4:
+        raise ValueError("a masking key is 4 bytes")
+    if offset & 3:
+        k = k[offset & 3 :] + k[: offset & 3]
+    return k
+
+
+def _pure_mask(data: "Buffer", key: "Buffer", offset: int = 0) -> bytes:
     """XOR a payload with a 4-byte masking key, starting `offset` bytes into the key cycle.
 
     Whole payloads at once, never a per-byte loop (about 30x slower on CPython and on
     MicroPython): one big-int XOR, or on CPython from 1 KiB up one bytes.translate()
-    table per key byte. Masking and unmasking are the same operation; this is the one
-    place an accelerator would replace.
+    table per key byte. Masking and unmasking are the same operation. Any bytes-like
+    payload is accepted (TypeError otherwise); the key must be 4 bytes (ValueError).
     """
+    if type(data) is not bytes and type(data) is not bytearray:
+        data = flat(data)  # TypeError for what is not bytes-like, as on the C path
+    k = _key(key, offset)
     n = len(data)
     if not n:
         return b""
-    k = bytes(key)
-    if offset & 3:
-        k = k[offset & 3 :] + k[: offset & 3]
     if n <= _SMALL:
         return _mask_small(data, int.from_bytes(k, "little"))
     tables = _TABLES
@@ -144,7 +174,128 @@ def mask(data: "Buffer", key: "Buffer", offset: int = 0) -> bytes:
     return x.to_bytes(n, "little")
 
 
+def _pure_mask_append(dest: bytearray, data: "Buffer", key: "Buffer", offset: int = 0) -> None:
+    """Append `data` masked with `key` (from `offset` into its cycle) to the bytearray dest.
+
+    TypeError when dest is not a bytearray; BufferError while dest is exported.
+    """
+    if not isinstance(dest, bytearray):
+        raise TypeError("mask_append() appends to a bytearray")
+    if type(data) is not bytes and type(data) is not bytearray:
+        data = flat(data)
+    tables = _TABLES
+    if tables is None or len(data) < _TABLE_MIN or data is dest:
+        dest += _pure_mask(data, key, offset)
+        return
+    # CPython, large: one copy into place, then each key lane translated there.
+    k = _key(key, offset)
+    pos = len(dest)
+    dest += data
+    dest[pos::4] = dest[pos::4].translate(tables[k[0]])
+    dest[pos + 1 :: 4] = dest[pos + 1 :: 4].translate(tables[k[1]])
+    dest[pos + 2 :: 4] = dest[pos + 2 :: 4].translate(tables[k[2]])
+    dest[pos + 3 :: 4] = dest[pos + 3 :: 4].translate(tables[k[3]])
+
+
+class _PureBuilder:
+    """One message's bytes, appended (and unmasked) as they arrive; take() gives them.
+
+    The pure twin of _speedups.Builder: one bytearray, copied once into bytes at the end.
+    """
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def append(self, data: "Buffer", key: "Optional[Buffer]" = None, offset: int = 0) -> None:
+        """Append data, unmasked with the 4-byte key from `offset` when a key is given."""
+        if key is None:
+            if type(data) is not bytes and type(data) is not bytearray:
+                data = flat(data)  # TypeError for what is not bytes-like
+            self._buf += data
+        else:
+            _pure_mask_append(self._buf, data, key, offset)
+
+    def take(self) -> bytes:
+        """The bytes appended so far; the builder is empty afterwards."""
+        out = bytes(self._buf)
+        self._buf = bytearray()
+        return out
+
+
+def _pure_encode(b0: int, payload: "Buffer", key: "Optional[Buffer]" = None) -> bytes:
+    """One frame: byte b0, the minimal length, the payload (masked, with MASK and key)."""
+    if not 0 <= b0 <= 255:
+        raise ValueError("b0 is a byte, 0-255")
+    k = None if key is None else _key(key, 0)
+    if type(payload) is not bytes and type(payload) is not bytearray:
+        payload = flat(payload)
+    n = len(payload)
+    m = 0 if k is None else _MASKED
+    if n < 126:
+        head = bytes((b0, m | n))
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, m | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, m | 127, n)
+    if k is None:
+        return head + payload
+    return head + k + _pure_mask(payload, k)
+
+
+def _load_speedups() -> "Any":
+    # The compiled accelerator (wsproto_lite/_speedups.c) on CPython, the viper one
+    # (wsproto_lite/_viper.py) on MicroPython ports with native emitters; None where
+    # neither loads (no compiler at install, PyPy, the WebAssembly build) or when
+    # WSPROTO_LITE_NO_SPEEDUPS is set.
+    try:
+        from os import getenv
+
+        if getenv("WSPROTO_LITE_NO_SPEEDUPS"):
+            return None
+    except ImportError:  # MicroPython ports without os.getenv
+        pass
+    found: "Any"
+    try:
+        if MICROPYTHON:
+            from . import _viper  # a SyntaxError where viper is missing
+
+            found = _viper
+        else:
+            from . import _speedups
+
+            found = _speedups
+    except Exception:  # ImportError, or viper's compile error on ports without it
+        return None
+    for name in ("mask", "mask_append", "encode", "Builder"):
+        if not hasattr(found, name):  # an accelerator older than these files
+            return None
+    return found
+
+
+_C = _load_speedups()
+#: True when an accelerator is in use: the C extension, or viper on MicroPython.
+SPEEDUPS = _C is not None
+
+if TYPE_CHECKING or _C is None:
+    mask = _pure_mask
+    mask_append = _pure_mask_append
+    _encode = _pure_encode
+    Builder = _PureBuilder
+else:
+    mask = _C.mask
+    mask_append = _C.mask_append
+    _encode = _C.encode
+    Builder = _C.Builder
+_c_mask: "Optional[Callable[[Buffer, Buffer], bytes]]" = None if _C is None else _C.mask
 unmask = mask
+# FrameParser._next() returns this when it consumed a piece and has nothing to give yet
+# (a fragment went into the message being assembled): call it again.
+_AGAIN = ()
 
 
 class Frame:
@@ -206,33 +357,26 @@ def encode_frame(
     """
     if opcode > 15 or opcode < 0 or (2 < opcode < 8) or opcode > 10:
         raise LocalProtocolError("opcode %r is reserved" % (opcode,))
+    if type(payload) is not bytes and type(payload) is not bytearray:
+        payload = flat(payload)  # len() in bytes, whatever the buffer's item size
     n = len(payload)
     if opcode >= 8 and (n > _MAX_CONTROL or not fin):
         raise LocalProtocolError("control frames carry at most 125 bytes and are never fragmented")
     if rsv & ~7:
         raise LocalProtocolError("rsv holds three bits")
     b0 = (_FIN if fin else 0) | (rsv << 4) | opcode
-    if mask_key is None:
-        if n < 126:
-            return bytes((b0, n)) + payload
-        if n < 65536:
-            return struct.pack("!BBH", b0, 126, n) + payload
-        return struct.pack("!BBQ", b0, 127, n) + payload
-    if len(mask_key) != 4:
+    if mask_key is not None and len(mask_key) != 4:
         raise LocalProtocolError("a masking key is 4 bytes")
-    if n <= _SMALL and n < 126:
+    if _C is None and n < 126:  # the pure path's short frames, without a call more
+        if mask_key is None:
+            return bytes((b0, n)) + payload
         return (
             bytes((b0, _MASKED | n))
             + mask_key
             + _mask_small(payload, int.from_bytes(mask_key, "little"))
         )
-    if n < 126:
-        head = bytes((b0, _MASKED | n))
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, _MASKED | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, _MASKED | 127, n)
-    return head + bytes(mask_key) + mask(payload, mask_key)
+    # Header, key and payload in one buffer: no concatenation of a large payload.
+    return _encode(b0, payload, mask_key)
 
 
 def encode_text(text: str) -> bytes:
@@ -326,6 +470,11 @@ class FrameParser:
             extension claims; any other RSV bit fails the frame.
         stream_payload: give an incomplete data frame's payload out in pieces as it
             arrives (frames with frame_finished=False) instead of waiting for all of it.
+        assemble: give binary messages out whole, as one frame (opcode BINARY, fin): each
+            piece of each of their frames is unmasked straight onto the end of one
+            buffer (a Builder) as it arrives. The buffer holds what arrived, never what
+            a header only announced. Text messages and control frames come as without
+            it. Meant for no-extension connections.
 
     The parser stops at the first error: next_frame() raises it and every later call
     raises it again; the bytes after the bad header are never looked at.
@@ -337,6 +486,7 @@ class FrameParser:
     max_message_size = _UNLIMITED
     allowed_rsv = 0
     stream_payload = False
+    assemble = False
     _buf: "Buffer" = b""
     _pos = 0
     # Room left in the fragmented data message under way (None: no message under way).
@@ -345,6 +495,8 @@ class FrameParser:
     # The data frame being streamed: [opcode, fin, rsv, key, payload bytes still due,
     # bytes given so far (for the mask's key rotation)].
     _partial: "Optional[List[Any]]" = None
+    # The binary message being assembled (assemble=True), its bytes so far.
+    _msg: "Optional[Any]" = None
 
     def __init__(
         self,
@@ -353,6 +505,7 @@ class FrameParser:
         max_message_size: "Optional[int]" = None,
         allowed_rsv: int = 0,
         stream_payload: bool = False,
+        assemble: bool = False,
     ) -> None:
         own_defaults(self, _PARSER_STATE)
         # Only what differs from the class defaults is stored (MicroPython's memory).
@@ -366,6 +519,8 @@ class FrameParser:
             self.allowed_rsv = allowed_rsv
         if stream_payload and not self.stream_payload:
             self.stream_payload = True
+        if assemble:
+            self.assemble = True
 
     def feed(self, data: "Buffer") -> None:
         """Append bytes from the network."""
@@ -398,13 +553,20 @@ class FrameParser:
     def next_frame(self) -> "Optional[Frame]":
         """Return the next frame (or frame piece), or None until more bytes arrive."""
         t = self._next()
+        while t is _AGAIN:
+            t = self._next()
         if t is None:
             return None
         return Frame(t[0], t[1], t[2], t[3], t[4])
 
-    def _next(self) -> "Optional[Tuple[int, bytes, bool, int, bool]]":
+    def drop_message(self) -> None:
+        """Let go of the message being assembled (the connection is ending)."""
+        self._msg = None
+
+    def _next(self) -> "Optional[Tuple[Any, ...]]":
         # next_frame() as a tuple (opcode, payload, fin, rsv, frame_finished): the
-        # connection's hot loop skips building a Frame object per frame.
+        # connection's hot loop skips building a Frame object per frame. _AGAIN when a
+        # piece went into the message being assembled and there may be more to parse.
         if self._error is not None:
             raise self._error
         if self._partial is not None:
@@ -492,6 +654,14 @@ class FrameParser:
                 self._room = room - length
             elif self._room is not None:
                 self._room = None  # the message's last frame
+            if (opcode == 2 and self.assemble and (not fin or end > len(buf))) or (
+                not opcode and self._msg is not None
+            ):
+                if opcode:
+                    self._msg = Builder()
+                self._pos = start
+                self._partial = [opcode, fin, rsv, key, length, 0]
+                return self._continue_partial()
         if end > len(buf):
             self._pos = start
             self._partial = [opcode, fin, rsv, key, length, 0]
@@ -503,13 +673,15 @@ class FrameParser:
             self._pos = end
         if not key:
             payload = bytes(buf[start:end])
+        elif _c_mask is not None:
+            payload = _c_mask(buf[start:end], key)
         elif length <= _SMALL:
             payload = _mask_small(buf[start:end], int.from_bytes(key, "little"))
         else:
             payload = mask(buf[start:end], key)
         return opcode, payload, fin, rsv, True
 
-    def _continue_partial(self) -> "Optional[Tuple[int, bytes, bool, int, bool]]":
+    def _continue_partial(self) -> "Optional[Tuple[Any, ...]]":
         partial = self._partial
         assert partial is not None
         opcode, fin, rsv, key, remaining, offset = partial
@@ -521,18 +693,33 @@ class FrameParser:
         if take == 0 and remaining:
             return None
         end = pos + take
-        if key:
-            payload = mask(buf[pos:end], key, offset)
+        # The whole read is payload (the common case for a large frame): no slice copy.
+        piece = buf if not pos and end == len(buf) else buf[pos:end]
+        msg = self._msg
+        if msg is not None:
+            msg.append(piece, key or None, offset)
+            payload = b""
+        elif key:
+            payload = mask(piece, key, offset)
         else:
-            payload = bytes(buf[pos:end])
-        self._pos = end
+            payload = bytes(piece)
+        if end == len(buf):  # all read: let the bytes go now
+            self._buf = b""
+            self._pos = 0
+        else:
+            self._pos = end
         remaining -= take
         if remaining:
             partial[4] = remaining
             partial[5] = offset + take
-        else:
-            self._partial = None
-        return opcode, payload, fin, rsv, not remaining
+            return None if msg is not None else (opcode, payload, fin, rsv, False)
+        self._partial = None
+        if msg is None:
+            return opcode, payload, fin, rsv, True
+        if not fin:
+            return _AGAIN
+        self._msg = None
+        return 2, msg.take(), True, 0, True
 
 
 def build_frame(
