@@ -32,9 +32,13 @@ def use_cpu_clock() -> None:
 Bench = Callable[[int], "tuple[float, int]"]
 
 
-def case_options(description: str) -> "tuple[argparse.Namespace, int, float]":
+def case_options(
+    description: str,
+    more: "Callable[[argparse.ArgumentParser], None] | None" = None,
+) -> "tuple[argparse.Namespace, int, float]":
     """The command line shared by the interleaved case benchmarks (core.py, deflate_core.py):
-    (options, rounds, seconds per measurement); --cpu switches the clock here."""
+    (options, rounds, seconds per measurement); --cpu switches the clock here. `more`
+    adds a script's own options to the parser."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small counts, 2 rounds: a smoke run")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 7, quick 2)")
@@ -45,6 +49,8 @@ def case_options(description: str) -> "tuple[argparse.Namespace, int, float]":
         help="time with process CPU time instead of wall time (steadier on a busy machine)",
     )
     parser.add_argument("--only", default="", help="run only the cases whose name contains TEXT")
+    if more is not None:
+        more(parser)
     options = parser.parse_args()
     rounds = options.rounds or (2 if options.quick else 7)
     seconds = options.time or (0.005 if options.quick else 0.15)

@@ -1,18 +1,25 @@
 """Core speed against wsproto and websockets' sans-IO protocol, in one process, interleaved.
 
-    python benchmarks/core.py [--quick] [--rounds N] [--time SECONDS] [--only TEXT]
+    python benchmarks/core.py [--quick] [--rounds N] [--time SECONDS] [--only TEXT] [--cpu]
+                              [--no-pure] [--require-speedups]
 
 Every case feeds the same pre-built byte stream, cut into the same 64 KiB reads, to each
 implementation (or sends the same payloads), counts the finished messages (asserted
 equal to what the stream holds) and reports the median of the rounds. Ratios are
-ours / peer of those medians: above 1.0 we are faster. See benchmarks/README.md.
+ours / peer of those medians: above 1.0 we are faster. "ours" is the default import of
+wsproto_lite (with its compiled accelerator when it is in use), "pure" the same checkout
+imported a second time on the pure-Python path (fuzz/pure_core.py), timed in the same
+rounds. See benchmarks/README.md.
 """
 
+import argparse
 import os
 import platform
+import random
 import sys
 from collections.abc import Callable
-from typing import Any, Optional, Tuple
+from types import ModuleType
+from typing import Any, NamedTuple, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the repository's wsproto_lite, installed or not
@@ -26,13 +33,17 @@ import wsproto.events  # noqa: E402
 from websockets.protocol import Protocol, Side, State  # noqa: E402
 
 import wsproto_lite  # noqa: E402
-from wsproto_lite.connection import Connection, ConnectionType  # noqa: E402
-from wsproto_lite.events import BytesMessage  # noqa: E402
+import wsproto_lite.connection  # noqa: E402
+import wsproto_lite.events  # noqa: E402
+import wsproto_lite.frames  # noqa: E402
 
-OURS = "ours"
+OURS = "ours"  # the default import: accelerated when wsproto_lite.frames.SPEEDUPS
 OURS_WHOLE = "ours whole"
+PURE = "pure"  # the second copy, wsproto_lite_pure: always the pure-Python path
+PURE_WHOLE = "pure whole"
 WSPROTO = "wsproto"
 WEBSOCKETS = "websockets"
+WHOLE = {OURS: OURS_WHOLE, PURE: PURE_WHOLE}  # the whole_messages=True variant of each
 
 SIZES = [("16 B", 16), ("1 KiB", 1 << 10), ("64 KiB", 1 << 16), ("1 MiB", 1 << 20)]
 # Messages per repetition of a stream: enough that connection setup is noise, and that
@@ -40,10 +51,87 @@ SIZES = [("16 B", 16), ("1 KiB", 1 << 10), ("64 KiB", 1 << 16), ("1 MiB", 1 << 2
 MESSAGES = {16: 6000, 1 << 10: 600, 1 << 16: 16, 1 << 20: 4}
 QUICK_MESSAGES = {16: 600, 1 << 10: 60, 1 << 16: 4, 1 << 20: 1}
 
-# Targets: (min ours/wsproto, min ours/websockets); None means no target on that peer.
-Target = Optional[Tuple[Optional[float], Optional[float]]]
-SMALL_TARGET: Target = (4.0, 1.5)
-BIG_TARGET: Target = (1.0, None)
+
+class Target(NamedTuple):
+    """A goal: impl / peer of the medians >= minimum on every row of the named cases.
+
+    impl is OURS or PURE; a parse case's [frames] and [whole] rows are both checked.
+    """
+
+    impl: str
+    peer: str
+    minimum: float
+    cases: Tuple[str, ...]
+    what: str  # the cases in words, for the footer
+
+
+SMALL_CASES = (
+    "server parse 16 B masked",
+    "client parse 16 B unmasked",
+    "server send 16 B unmasked",
+    "client send 16 B masked",
+)
+BIG_MASKED_CASES = ("server parse 1 MiB masked", "client send 1 MiB masked")
+# Issue 13: the accelerated core at least level with websockets (which masks in C).
+LEVEL_WITH_WEBSOCKETS_CASES = (
+    "server parse 64 KiB masked",
+    "server parse 1 MiB masked",
+    "client send 64 KiB masked",
+    "client send 1 MiB masked",
+    "server parse 1 MiB in 4 KiB frames",
+    "server parse text 64 KiB UTF-8*",
+)
+TARGETS = [
+    Target(OURS, WSPROTO, 4.0, SMALL_CASES, "16 B parse and send, both roles"),
+    Target(OURS, WEBSOCKETS, 1.5, SMALL_CASES, "16 B parse and send, both roles (issue 13)"),
+    Target(
+        OURS,
+        WEBSOCKETS,
+        1.0,
+        LEVEL_WITH_WEBSOCKETS_CASES,
+        "64 KiB and 1 MiB masked (server parse, client send), 1 MiB in 4 KiB frames,"
+        " text 64 KiB (issue 13)",
+    ),
+    Target(OURS, WSPROTO, 1.0, BIG_MASKED_CASES, "1 MiB masked: server parse, client send"),
+    Target(PURE, WSPROTO, 1.1, BIG_MASKED_CASES, "1 MiB masked: server parse, client send"),
+]
+
+
+def targets_for(impl: str, case: str) -> "list[Target]":
+    return [t for t in TARGETS if t.impl == impl and case in t.cases]
+
+
+def verdict(targets: "list[Target]", ratios: "dict[str, float]") -> str:
+    """PASS, MISS with the peers missed (impl/peer < minimum), or "" without a target."""
+    if not targets:
+        return ""
+    misses = ["%s<%gx" % (t.peer, t.minimum) for t in targets if ratios[t.peer] < t.minimum]
+    return "MISS " + ", ".join(misses) if misses else "PASS"
+
+
+class Lite:
+    """One copy of wsproto_lite: the default import, or the second one on the pure path."""
+
+    def __init__(self, package: ModuleType) -> None:
+        self.name = package.__name__
+        self.speedups = bool(package.frames.SPEEDUPS)
+        self.Connection = package.connection.Connection
+        self.ConnectionType = package.connection.ConnectionType
+        self.BytesMessage = package.events.BytesMessage
+
+    def connection(self, client: bool, **options: Any) -> Any:
+        side = self.ConnectionType.CLIENT if client else self.ConnectionType.SERVER
+        return self.Connection(side, max_message_size=None, **options)
+
+
+# The copies under test, by implementation name; main() adds PURE unless --no-pure.
+LITES: "dict[str, Lite]" = {OURS: Lite(wsproto_lite)}
+
+
+def load_pure() -> Lite:
+    from fuzz.pure_core import load_pure as load
+
+    return Lite(load())
 
 
 def websockets_speedups() -> bool:
@@ -59,10 +147,9 @@ def websockets_speedups() -> bool:
 # -- parsing ------------------------------------------------------------------------------
 
 
-def parse_ours(chunks: "list[bytes]", client: bool, whole: bool) -> h.Bench:
+def parse_lite(lite: Lite, chunks: "list[bytes]", client: bool, whole: bool) -> h.Bench:
     def bench(reps: int) -> "tuple[float, int]":
-        side = ConnectionType.CLIENT if client else ConnectionType.SERVER
-        conn = Connection(side, max_message_size=None, whole_messages=whole)
+        conn = lite.connection(client, whole_messages=whole)
         receive = conn.receive_data
         events = conn.events
         n = 0
@@ -144,31 +231,33 @@ def assemble(pieces: "list[tuple[Any, bool]]") -> "list[Any]":
 def received_by(name: str, chunks: "list[bytes]", client: bool, text: bool) -> "list[Any]":
     """Every message one implementation gets from one pass over the stream (untimed)."""
     pieces: list[tuple[Any, bool]] = []
-    if name in (OURS, OURS_WHOLE):
-        side = ConnectionType.CLIENT if client else ConnectionType.SERVER
-        conn = Connection(side, max_message_size=None, whole_messages=name == OURS_WHOLE)
-        for chunk in chunks:
-            conn.receive_data(chunk)
-            pieces += [(e.data, e.message_finished) for e in conn.events()]
-    elif name == WSPROTO:
-        side_ = wsproto.ConnectionType.CLIENT if client else wsproto.ConnectionType.SERVER
-        wconn = wsproto.connection.Connection(side_)
-        for chunk in chunks:
-            wconn.receive_data(chunk)
-            pieces += [(e.data, e.message_finished) for e in wconn.events()]
-    else:
-        proto = Protocol(Side.CLIENT if client else Side.SERVER, state=State.OPEN, max_size=None)
-        for chunk in chunks:
-            proto.receive_data(chunk)
-            for frame in proto.events_received():
-                assert not text or frame.fin, "text cases must be one frame per message"
-                data = bytes(frame.data)
-                pieces.append((data.decode("utf-8") if text else data, frame.fin))
+    if name in (WSPROTO, WEBSOCKETS):
+        if name == WSPROTO:
+            side_ = wsproto.ConnectionType.CLIENT if client else wsproto.ConnectionType.SERVER
+            wconn = wsproto.connection.Connection(side_)
+            for chunk in chunks:
+                wconn.receive_data(chunk)
+                pieces += [(e.data, e.message_finished) for e in wconn.events()]
+        else:
+            side = Side.CLIENT if client else Side.SERVER
+            proto = Protocol(side, state=State.OPEN, max_size=None)
+            for chunk in chunks:
+                proto.receive_data(chunk)
+                for frame in proto.events_received():
+                    assert not text or frame.fin, "text cases must be one frame per message"
+                    data = bytes(frame.data)
+                    pieces.append((data.decode("utf-8") if text else data, frame.fin))
+        return assemble(pieces)
+    base = OURS if name in (OURS, OURS_WHOLE) else PURE
+    conn = LITES[base].connection(client, whole_messages=name == WHOLE[base])
+    for chunk in chunks:
+        conn.receive_data(chunk)
+        pieces += [(e.data, e.message_finished) for e in conn.events()]
     return assemble(pieces)
 
 
 class Case:
-    """One row group: benches to interleave, the messages per repetition, and targets."""
+    """One row group: benches to interleave, the messages per repetition, the check."""
 
     def __init__(
         self,
@@ -177,13 +266,11 @@ class Case:
         messages: int,
         benches: "dict[str, h.Bench]",
         check: "Callable[[], None]",
-        target: "Target" = None,
     ) -> None:
         self.label = label
         self.payload_bytes = payload_bytes
         self.messages = messages
         self.benches = benches
-        self.target = target
         self.check = check  # a callable that asserts every implementation got it right
 
 
@@ -194,38 +281,38 @@ def parse_case(
     payload_bytes: int,
     client: bool,
     text: bool = False,
-    target: "Target" = None,
 ) -> Case:
     """A case where each implementation receives `frames` joined and cut into 64 KiB reads."""
     chunks = h.chop(b"".join(frames))
-    benches = {
-        OURS: parse_ours(chunks, client, whole=False),
-        OURS_WHOLE: parse_ours(chunks, client, whole=True),
-        WSPROTO: parse_wsproto(chunks, client),
-        WEBSOCKETS: parse_websockets(chunks, client, text),
-    }
+    benches: dict[str, h.Bench] = {}
+    for name, lite in LITES.items():
+        benches[name] = parse_lite(lite, chunks, client, whole=False)
+        benches[WHOLE[name]] = parse_lite(lite, chunks, client, whole=True)
+    benches[WSPROTO] = parse_wsproto(chunks, client)
+    benches[WEBSOCKETS] = parse_websockets(chunks, client, text)
 
     def check() -> None:
         for name in benches:
             got = received_by(name, chunks, client, text)
             assert got == expected, "%s: %s parsed differently" % (label, name)
 
-    return Case(label, payload_bytes, len(expected), benches, check, target)
+    return Case(label, payload_bytes, len(expected), benches, check)
 
 
 # -- serialising --------------------------------------------------------------------------
 
 
-def send_ours(payload: bytes, count: int, client: bool) -> h.Bench:
+def send_lite(lite: Lite, payload: bytes, count: int, client: bool) -> h.Bench:
+    message = lite.BytesMessage
+
     def bench(reps: int) -> "tuple[float, int]":
-        side = ConnectionType.CLIENT if client else ConnectionType.SERVER
-        send = Connection(side, max_message_size=None).send
+        send = lite.connection(client).send  # mask keys from os.urandom, as deployed
         n = 0
         clock = h.clock
         t0 = clock()
         for _ in range(reps):
             for _ in range(count):
-                send(BytesMessage(payload))
+                send(message(payload))
                 n += 1
         return clock() - t0, n
 
@@ -270,9 +357,9 @@ def send_websockets(payload: bytes, count: int, client: bool) -> h.Bench:
 
 def sent_by(name: str, payload: bytes, client: bool) -> bytes:
     """The bytes one implementation sends for one binary message (untimed)."""
-    if name == OURS:
-        side = ConnectionType.CLIENT if client else ConnectionType.SERVER
-        return Connection(side, max_message_size=None).send(BytesMessage(payload))
+    if name in LITES:
+        lite = LITES[name]
+        return lite.connection(client).send(lite.BytesMessage(payload))
     if name == WSPROTO:
         side_ = wsproto.ConnectionType.CLIENT if client else wsproto.ConnectionType.SERVER
         return bytes(
@@ -283,12 +370,16 @@ def sent_by(name: str, payload: bytes, client: bool) -> bytes:
     return b"".join(proto.data_to_send())
 
 
-def send_case(label: str, payload: bytes, count: int, client: bool, target: "Target") -> Case:
-    benches = {
-        OURS: send_ours(payload, count, client),
-        WSPROTO: send_wsproto(payload, count, client),
-        WEBSOCKETS: send_websockets(payload, count, client),
-    }
+def sent_with_keys(lite: Lite, payload: bytes, client: bool) -> bytes:
+    """Three messages from one connection whose mask keys come from a fixed-seed source."""
+    conn = lite.connection(client, random_bytes=random.Random(13).randbytes)
+    return b"".join(conn.send(lite.BytesMessage(payload)) for _ in range(3))
+
+
+def send_case(label: str, payload: bytes, count: int, client: bool) -> Case:
+    benches = {name: send_lite(lite, payload, count, client) for name, lite in LITES.items()}
+    benches[WSPROTO] = send_wsproto(payload, count, client)
+    benches[WEBSOCKETS] = send_websockets(payload, count, client)
 
     def check() -> None:
         for name in benches:
@@ -296,19 +387,15 @@ def send_case(label: str, payload: bytes, count: int, client: bool, target: "Tar
             opcode, fin, got, used = h.read_frame(wire)
             assert (opcode, fin, got, used) == (2, True, payload, len(wire)), name
             assert bool(wire[1] & 0x80) == client, "%s: masking is wrong for the role" % name
+        # Given the same mask keys, every copy of ours sends exactly the same bytes.
+        wire = sent_with_keys(LITES[OURS], payload, client)
+        for name, lite in LITES.items():
+            assert sent_with_keys(lite, payload, client) == wire, "%s: other bytes" % name
 
-    return Case(label, len(payload), count, benches, check, target)
+    return Case(label, len(payload), count, benches, check)
 
 
 # -- the cases ----------------------------------------------------------------------------
-
-
-def target_for(size: int, masked: bool) -> Target:
-    if size == 16:
-        return SMALL_TARGET
-    if size == 1 << 20 and masked:
-        return BIG_TARGET
-    return None
 
 
 def build_cases(quick: bool) -> "list[Case]":
@@ -323,23 +410,15 @@ def build_cases(quick: bool) -> "list[Case]":
             what = "unmasked" if client else "masked"
             cases.append(
                 parse_case(
-                    "%s parse %s %s" % (role, label, what),
-                    [frame] * n,
-                    [payload] * n,
-                    size,
-                    client,
-                    target=target_for(size, masked=not client),
+                    "%s parse %s %s" % (role, label, what), [frame] * n, [payload] * n, size, client
                 )
             )
     for role, client in (("server", False), ("client", True)):
         for label, size in SIZES:
             payload = h.binary_payload(size)
             what = "masked" if client else "unmasked"
-            target = target_for(size, masked=client)
             cases.append(
-                send_case(
-                    "%s send %s %s" % (role, label, what), payload, counts[size], client, target
-                )
+                send_case("%s send %s %s" % (role, label, what), payload, counts[size], client)
             )
     # One 1 MiB message in 256 frames of 4 KiB: continuation frames and reassembly.
     payload = h.binary_payload(1 << 20)
@@ -366,24 +445,43 @@ def build_cases(quick: bool) -> "list[Case]":
                 text=True,
             )
         )
+    labels = {case.label for case in cases}
+    for t in TARGETS:  # a renamed case must not silently drop its target
+        assert labels.issuperset(t.cases), "target on unknown cases: %s" % (
+            sorted(set(t.cases) - labels),
+        )
     return cases
 
 
-def verdict(target: "Target", vs_wsproto: float, vs_ws: float) -> str:
-    if target is None:
-        return ""
-    misses = []
-    need_wsproto, need_ws = target
-    if need_wsproto is not None and vs_wsproto < need_wsproto:
-        misses.append("wsproto<%gx" % need_wsproto)
-    if need_ws is not None and vs_ws < need_ws:
-        misses.append("websockets<%gx" % need_ws)
-    return "MISS " + ", ".join(misses) if misses else "PASS"
+# -- the run ------------------------------------------------------------------------------
 
 
-def main() -> int:
-    args, rounds, seconds = h.case_options(__doc__.split("\n")[0])
+def more_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-pure",
+        action="store_true",
+        help="leave out 'pure' (wsproto_lite on its pure-Python path): about a third faster",
+    )
+    parser.add_argument(
+        "--require-speedups",
+        action="store_true",
+        help="exit with status 2 unless ours runs the compiled accelerator (frames.SPEEDUPS)",
+    )
 
+
+def why_no_speedups() -> str:
+    if os.environ.get("WSPROTO_LITE_NO_SPEEDUPS"):
+        return "WSPROTO_LITE_NO_SPEEDUPS is set"
+    try:
+        import wsproto_lite._speedups  # noqa: F401
+    except ImportError as exc:
+        return "wsproto_lite._speedups does not import (%s); build it with `pip install -e .`" % (
+            exc,
+        )
+    return "wsproto_lite.frames did not take it"
+
+
+def print_header(args: argparse.Namespace, rounds: int, seconds: float) -> None:
     print("Python %s (%s)" % (platform.python_version(), platform.python_implementation()))
     print("platform %s, %s CPUs" % (platform.platform(), os.cpu_count()))
     print(
@@ -395,10 +493,40 @@ def main() -> int:
             "ON (C masking)" if websockets_speedups() else "OFF (pure-Python masking)",
         )
     )
+    if LITES[OURS].speedups:
+        ours = "ours: wsproto_lite with its accelerator ON (frames.SPEEDUPS is True)"
+    else:
+        ours = "ours: wsproto_lite with its accelerator OFF (frames.SPEEDUPS is False: %s)" % (
+            why_no_speedups()
+        )
+    if PURE in LITES:
+        ours += "; pure: the same files imported again as %s, accelerator OFF" % (LITES[PURE].name)
+    else:
+        ours += "; pure: not run (--no-pure)"
+    print(ours)
     h.print_settings(args, rounds, seconds)
     print()
 
+
+def ratio(x: float) -> str:
+    return "%.2fx" % x
+
+
+def main() -> int:
+    args, rounds, seconds = h.case_options(__doc__.split("\n")[0], more_options)
+    if args.require_speedups and not LITES[OURS].speedups:
+        print(
+            "core.py: --require-speedups, but wsproto_lite runs without its accelerator"
+            " (frames.SPEEDUPS is False): %s" % why_no_speedups(),
+            file=sys.stderr,
+        )
+        return 2
+    if not args.no_pure:
+        LITES[PURE] = load_pure()
+    print_header(args, rounds, seconds)
+
     rows = []
+    pure_rows = []
     mb_rows = []
     for case in build_cases(args.quick):
         if args.only not in case.label:
@@ -407,35 +535,47 @@ def main() -> int:
         case.check()
         rates = h.run_interleaved(case.benches, case.messages, rounds, seconds)
         med = {name: h.median(values) for name, values in rates.items()}
-        for ours in (OURS, OURS_WHOLE):
-            if ours not in med:
-                continue
-            label = case.label + (" [whole]" if ours == OURS_WHOLE else "")
-            if OURS_WHOLE in med and ours == OURS:
-                label += " [frames]"
-            vs_wsproto = med[ours] / med[WSPROTO]
-            vs_ws = med[ours] / med[WEBSOCKETS]
+        variants = [OURS, OURS_WHOLE] if OURS_WHOLE in med else [OURS]
+        for variant in variants:
+            label = case.label
+            if len(variants) > 1:
+                label += " [whole]" if variant == OURS_WHOLE else " [frames]"
+            vs = {WSPROTO: med[variant] / med[WSPROTO], WEBSOCKETS: med[variant] / med[WEBSOCKETS]}
             rows.append(
                 [
                     label,
-                    h.fmt_rate(med[ours]),
+                    h.fmt_rate(med[variant]),
                     h.fmt_rate(med[WSPROTO]),
                     h.fmt_rate(med[WEBSOCKETS]),
-                    "%.2fx" % vs_wsproto,
-                    "%.2fx" % vs_ws,
-                    "%.0f%%" % (100 * h.spread(rates[ours])),
-                    verdict(case.target, vs_wsproto, vs_ws),
+                    ratio(vs[WSPROTO]),
+                    ratio(vs[WEBSOCKETS]),
+                    "%.0f%%" % (100 * h.spread(rates[variant])),
+                    verdict(targets_for(OURS, case.label), vs),
                 ]
             )
             mb = case.payload_bytes / 1e6
-            mb_rows.append(
-                [
-                    label,
-                    "%.1f" % (med[ours] * mb),
-                    "%.1f" % (med[WSPROTO] * mb),
-                    "%.1f" % (med[WEBSOCKETS] * mb),
-                ]
-            )
+            mb_row = [label, "%.1f" % (med[variant] * mb)]
+            if PURE in LITES:
+                pure = PURE_WHOLE if variant == OURS_WHOLE else PURE
+                pvs = {
+                    OURS: med[pure] / med[variant],
+                    WSPROTO: med[pure] / med[WSPROTO],
+                    WEBSOCKETS: med[pure] / med[WEBSOCKETS],
+                }
+                pure_rows.append(
+                    [
+                        label,
+                        h.fmt_rate(med[pure]),
+                        ratio(pvs[OURS]),
+                        ratio(pvs[WSPROTO]),
+                        ratio(pvs[WEBSOCKETS]),
+                        "%.0f%%" % (100 * h.spread(rates[pure])),
+                        verdict(targets_for(PURE, case.label), pvs),
+                    ]
+                )
+                mb_row.append("%.1f" % (med[pure] * mb))
+            mb_row += ["%.1f" % (med[WSPROTO] * mb), "%.1f" % (med[WEBSOCKETS] * mb)]
+            mb_rows.append(mb_row)
 
     print("Messages per second (median of rounds); ratios are ours / peer of the medians:")
     print()
@@ -452,21 +592,45 @@ def main() -> int:
         ],
         rows,
     )
+    if PURE in LITES:
+        print()
+        print(
+            "Pure-Python path (%s), timed in the same rounds; ratios are pure / peer:"
+            % LITES[PURE].name
+        )
+        print()
+        h.print_table(
+            [
+                "case",
+                "pure msg/s",
+                "pure/ours",
+                "pure/wsproto",
+                "pure/websockets",
+                "pure spread",
+                "target",
+            ],
+            pure_rows,
+        )
     print()
     print("Payload throughput, MB/s (10^6 payload bytes per second, headers not counted):")
     print()
-    h.print_table(["case", "ours MB/s", "wsproto MB/s", "websockets MB/s"], mb_rows)
-    print()
-    print("[frames] ours per frame piece, as wsproto delivers; [whole] whole_messages=True.")
-    print("* websockets' sans-IO core does not decode text: this benchmark decodes each")
-    print("  TEXT frame with bytes.decode('utf-8') inside the timed loop; ours and wsproto")
-    print("  decode (and validate) inside the library.")
-    print("ours spread: (max - min) / median of our rounds; large means a noisy machine.")
-    print(
-        "targets: 16 B parse and send, both roles: ours >= %gx wsproto and >= %gx websockets;"
-        % SMALL_TARGET
+    h.print_table(
+        ["case", "ours MB/s", *(["pure MB/s"] if PURE in LITES else []), "wsproto MB/s"]
+        + ["websockets MB/s"],
+        mb_rows,
     )
-    print("         1 MiB server parse (masked) and client send (masked): ours >= 1x wsproto.")
+    print()
+    print("[frames] ours (and pure) per frame piece, as wsproto delivers; [whole] with")
+    print("  whole_messages=True.")
+    print("* websockets' sans-IO core does not decode text: this benchmark decodes each")
+    print("  TEXT frame with bytes.decode('utf-8') inside the timed loop; ours, pure and")
+    print("  wsproto decode (and validate) inside the library.")
+    print("spread: (max - min) / median of the rounds; large means a noisy machine.")
+    print("targets (information only, the exit status is 0 whatever they say):")
+    for t in TARGETS:
+        if t.impl == PURE and PURE not in LITES:
+            continue
+        print("  %s >= %gx %s: %s" % (t.impl, t.minimum, t.peer, t.what))
     return 0
 
 

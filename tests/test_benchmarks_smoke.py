@@ -31,6 +31,11 @@ def test_core_benchmark_quick_run_prints_the_table() -> None:
     out = result.stdout
     assert "| case" in out and "ours/wsproto" in out and "ours/websockets" in out
     assert "with speedups ON" in out or "with speedups OFF" in out
+    assert "ours: wsproto_lite with its accelerator O" in out  # ON or OFF, said either way
+    # The pure-Python copy is timed in the same rounds and has its own table.
+    assert "pure: the same files imported again as wsproto_lite_pure" in out
+    assert "pure msg/s" in out and "pure/ours" in out and "pure/wsproto" in out
+    assert "pure/websockets" in out and "pure MB/s" in out
     for case in (
         "server parse 16 B masked [frames]",
         "server parse 16 B masked [whole]",
@@ -38,7 +43,26 @@ def test_core_benchmark_quick_run_prints_the_table() -> None:
         "server parse 1 MiB in 4 KiB frames",
         "server parse text 64 KiB UTF-8*",
     ):
-        assert case in out, case
+        rows = [line for line in out.splitlines() if line.startswith("| %s " % case)]
+        assert rows and len(rows) % 3 == 0, case  # in the ours, pure and MB/s tables
+    assert "pure >= 1.1x wsproto" in out
+
+
+def test_core_benchmark_require_speedups_fails_loudly_without_them() -> None:
+    _require("wsproto")
+    _require("websockets")
+    env = dict(os.environ, WSPROTO_LITE_NO_SPEEDUPS="1")
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--quick", "--require-speedups"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        env=env,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--require-speedups" in result.stderr and "SPEEDUPS is False" in result.stderr
+    assert "| case" not in result.stdout
 
 
 def _run_quick(script: str, *extra: str) -> str:
