@@ -29,6 +29,17 @@ MESSAGE_LIMITS = (None, 0, 1, 125, 126, 200, 65536, 1 << 20)
 HANDSHAKE_LIMITS = (64, 256, 4096, 16384)
 REJECT_BODY_LIMITS = (0, 10, 1000, 65536)
 
+# Harnesses that read another harness's input format start from its seeds: the speedups
+# harness reads frames_server's (fuzz/oracles.run_speedups), so it has no folder of its
+# own in fuzz/corpus.
+SEEDS_FROM = {"speedups": "frames_server"}
+
+
+def seed_folder(harness: str) -> str:
+    """The fuzz/corpus folder that holds `harness`'s seeds."""
+    return SEEDS_FROM.get(harness, harness)
+
+
 OP_FEED = 0
 OP_FEED_SPLIT = 1
 OP_EVENTS = 2

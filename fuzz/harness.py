@@ -1,7 +1,8 @@
 """Run one atheris harness: python fuzz/harness.py NAME [libFuzzer flags] [corpus dirs or files]
 
 NAME is one of fuzz.oracles.TARGETS: frames_server, frames_client, handshake_server,
-handshake_client, wsconnection, deflate. Everything after NAME goes to libFuzzer, for example
+handshake_client, wsconnection, deflate, speedups. Everything after NAME goes to libFuzzer,
+for example
 
     python fuzz/harness.py frames_server -max_total_time=600 /tmp/work fuzz/corpus/frames_server
 
@@ -10,8 +11,9 @@ grows /tmp/work from the seeds for ten minutes, and
     python fuzz/harness.py frames_server crash-0123abcd
 
 runs one input once (a crash file, to reproduce it). Only wsproto_lite is instrumented
-for coverage; the mutator is fuzz.mutator's structure-aware one, with libFuzzer's own
-mutations mixed in.
+for coverage (for speedups, its pure-path copy wsproto_lite_pure too; without the C
+accelerator that harness has nothing to compare and exits with status 2); the mutator is
+fuzz.mutator's structure-aware one, with libFuzzer's own mutations mixed in.
 """
 
 import sys
@@ -35,6 +37,17 @@ def main() -> None:
 
     if name not in oracles.TARGETS:
         sys.exit("unknown harness %r; harnesses: %s" % (name, ", ".join(oracles.TARGETS)))
+    if name == "speedups":
+        problem = oracles.speedups_missing()
+        if problem is not None:
+            message = "speedups: %s; it would compare the pure path with itself" % problem
+            print(message, file=sys.stderr)
+            sys.exit(2)
+        from fuzz.pure_core import NAME, load_pure
+
+        # The second copy's modules are imported here, so they are instrumented here too.
+        with atheris.instrument_imports(include=[NAME]):
+            load_pure()
 
     def byte_mutator(data: bytes, max_size: int) -> bytes:
         # Looked up at each call: atheris binds the real Mutate only once Fuzz() runs.

@@ -3,7 +3,9 @@
 Small valid and nearly valid inputs for each harness, so fuzzing starts deep in the
 protocol instead of at random bytes. Each file is a complete harness input: the two
 config bytes (fuzz/formats.py, fuzz/oracles.py) and then the body. `--check` only
-compares the files with what this script would write and fails if they differ.
+compares the files with what this script would write and fails if they differ. A harness
+that reads another's input format (fuzz.formats.SEEDS_FROM: speedups reads frames_server's)
+starts from that one's seeds and has no folder of its own.
 """
 
 import sys

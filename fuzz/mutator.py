@@ -765,6 +765,7 @@ BODY_KINDS = {
     "handshake_client": "response",
     "wsconnection": "script",
     "deflate": "deflate_script",
+    "speedups": "frames_masked",  # frames_server's input, fed to both paths
 }
 
 

@@ -17,14 +17,22 @@ function is a crash of the core: nothing here catches broad exceptions. The prom
   SizeViolation 1009), and with auto_reply our last frame out is a close with that code;
 - nothing is emitted or accepted after CLOSED, and nothing is sent after our close frame;
 - valid streams round-trip: what the parser accepts re-encodes to the same frames, in
-  any chunking; what send() emits parses back to what was sent.
+  any chunking; what send() emits parses back to what was sent;
+- the C accelerator changes nothing: a Connection on it and one on the pure path give
+  the same results, events, states and bytes (run_speedups).
 
 No pytest and no atheris here: the harnesses (fuzz/harness.py), the replayer
 (fuzz/replay.py) and the test suite (tests/test_fuzz_mutator.py) all call these.
 """
 
 import base64
+import enum
 import hashlib
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from types import ModuleType
 
 from fuzz import formats
 from fuzz.formats import (
@@ -57,6 +65,7 @@ from wsproto_lite.events import (
 )
 from wsproto_lite.extensions import Extension, RsvBits
 from wsproto_lite.frames import (
+    SPEEDUPS,
     FrameParser,
     build_frame,
     encode_frame,
@@ -454,7 +463,9 @@ class Watcher:
                         self.fed_since_drain,
                     )
             if self.max_message_size is not None:
-                held = sum(len(p) for p in conn._parts or ())
+                parts = conn._parts or ()
+                # A binary message's pieces are one bytearray; a text message's, a list of str.
+                held = len(parts) if isinstance(parts, bytearray) else sum(map(len, parts))
                 check(
                     held <= self.max_message_size,
                     "%d bytes of message pieces held, limit %d",
@@ -1229,6 +1240,285 @@ def run_handshake_client(data: bytes) -> None:
         watcher.finish()
 
 
+# -- the accelerator against the pure path ----------------------------------------------------
+
+
+def speedups_missing() -> str | None:
+    """Why run_speedups cannot compare two paths in this process, or None when it can."""
+    if SPEEDUPS:
+        return None
+    if os.environ.get("WSPROTO_LITE_NO_SPEEDUPS"):
+        return "WSPROTO_LITE_NO_SPEEDUPS is set, so wsproto_lite runs the pure path too"
+    try:
+        from wsproto_lite import _speedups  # noqa: F401
+    except ImportError as exc:
+        return "the C accelerator wsproto_lite._speedups is not built (%s)" % (exc,)
+    return "wsproto_lite loaded without its accelerator"
+
+
+def _norm(value: object) -> object:
+    """A value both copies of the package can be compared by: type names, fields, bytes."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return (type(value).__name__, bytes(value))
+    if isinstance(value, enum.Enum):  # CloseReason, ConnectionState: either copy's members
+        return (type(value).__name__, value.name, value.value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return (type(value).__name__, value)
+    fields = getattr(value, "_fields", None)
+    if fields is not None:  # an event
+        return (type(value).__name__, tuple((f, _norm(getattr(value, f))) for f in fields))
+    raise InvariantBroken("cannot compare %r across the two copies" % (value,))
+
+
+def _seen(value: object) -> object:
+    """What a call gave, as both copies can be compared: _norm(result), or the exception."""
+    if isinstance(value, Exception):
+        return ("raised", type(value).__name__, _scrub(str(value)))
+    return ("returned", _norm(value))
+
+
+def _scrub(message: str) -> str:
+    # A default repr holds an address, which differs between the two copies' objects.
+    return re.sub(r" at 0x[0-9a-fA-F]+", " at 0x...", message)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 400 else text[:400] + "... (%d characters)" % len(text)
+
+
+class _Keys:
+    """random_bytes for one side: a new mask key at each call, the same on both paths."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, n: int) -> bytes:
+        self.calls += 1
+        return bytes((self.calls * 73 + i * 37 + 11) & 0xFF for i in range(n))
+
+
+class _Side:
+    """One copy of the package and its Connection, with what it was fed."""
+
+    def __init__(self, name: str, pkg: ModuleType, conn: Connection) -> None:
+        self.name = name
+        self.pkg = pkg
+        self.conn = conn
+        self.fed: list[tuple[bytes | bytearray | memoryview, bytes]] = []  # buffer, bytes then
+        self.events: Iterator[object] = iter(())
+
+
+class Twins:
+    """The same Connection on the accelerated and on the pure path, driven in lockstep.
+
+    Every call goes to both. Its result or exception, then the state and the bytes still
+    buffered, must be the same: events type and field by field, payloads and output byte
+    for byte. Each side gets its own bytearray or memoryview, and must leave it unchanged.
+    """
+
+    def __init__(
+        self,
+        pure: ModuleType,
+        client: bool,
+        whole: bool,
+        max_frame: int | None,
+        max_message: int | None,
+        extension: bool,
+    ) -> None:
+        import wsproto_lite
+
+        self.label = "%s, whole_messages %s%s" % (
+            "client" if client else "server",
+            "on" if whole else "off",
+            ", with the FuzzExtension" if extension else "",
+        )
+        self.sides = []
+        for name, pkg in (("accelerated", wsproto_lite), ("pure", pure)):
+            kinds = pkg.connection.ConnectionType
+            conn = pkg.connection.Connection(
+                kinds.CLIENT if client else kinds.SERVER,
+                extensions=[FuzzExtension()] if extension else None,
+                max_message_size=max_message,
+                max_frame_size=max_frame,
+                auto_reply=True,
+                whole_messages=whole,
+                random_bytes=_Keys(),
+            )
+            self.sides.append(_Side(name, pkg, conn))
+        # Each accelerated state (by id: an Enum's hash is slow) to the pure copy's twin.
+        pure_states = pure.connection.ConnectionState
+        self.twin_state = {id(s): getattr(pure_states, s.name) for s in ConnectionState}
+        self.steps = 0
+        # The last steps, for the report: (what, its % args, the accelerated result).
+        self.recent: deque[tuple[str, tuple[object, ...], object]] = deque(maxlen=6)
+
+    def _differ(self, what: str, accel: object, pure: object) -> InvariantBroken:
+        before = "; ".join(
+            "%s: %s" % (w % args, _short(_seen(v))[:120]) for w, args, v in self.recent
+        )
+        return InvariantBroken(
+            "the accelerated and pure paths differ (%s), at step %d, %s:\n"
+            "  accelerated %s\n  pure        %s\n  the steps before: %s"
+            % (self.label, self.steps + 1, what, _short(accel), _short(pure), before or "none")
+        )
+
+    def call(self, fn: "Callable[[_Side], object]", what: str, *args: object) -> "list[object]":
+        """fn(side) on both sides: both results, or [] for a documented refusal.
+
+        `what % args` names the step in a report (formatted only then: steps are many).
+        """
+        values: list[object] = []
+        for side in self.sides:
+            try:
+                values.append(fn(side))
+            except Exception as exc:  # compared with the other side's, then re-raised
+                values.append(exc)
+        accel, pure = values
+        # The common results (None, bytes) compare as they are; anything else by _seen().
+        if type(accel) is not type(pure) or (accel is not None and type(accel) is not bytes):
+            seen = [_seen(v) for v in values]
+            if seen[0] != seen[1]:
+                errors = [v for v in values if isinstance(v, Exception)]
+                raise self._differ(what % args, seen[0], seen[1]) from (
+                    errors[0] if errors else None
+                )
+        elif accel != pure:
+            raise self._differ(what % args, _seen(accel), _seen(pure))
+        a, p = self.sides[0].conn, self.sides[1].conn
+        if self.twin_state[id(a.state)] is not p.state or a.buffered != p.buffered:
+            raise self._differ(
+                what % args + ", then (state, buffered)",
+                (a.state, a.buffered),
+                (p.state, p.buffered),
+            )
+        self.steps += 1
+        self.recent.append((what, args, accel))
+        if isinstance(accel, Exception):
+            if what.startswith("send(") and isinstance(accel, LocalProtocolError):
+                return []  # the application's mistake, refused alike on both paths
+            raise accel  # a crash on both paths: a bug whatever the accelerator does
+        return values
+
+    def state(self) -> "ConnectionState":
+        return self.sides[0].conn.state
+
+    def receive(self, piece: "bytes | None", kind: int = 0) -> None:
+        def receive_data(side: _Side) -> None:
+            if piece is None:
+                return side.conn.receive_data(None)
+            buf = as_buffer(piece, kind)
+            if kind:  # bytes cannot change
+                side.fed.append((buf, piece))
+            return side.conn.receive_data(buf)
+
+        if piece is None:
+            self.call(receive_data, "receive_data(None)")
+        else:
+            self.call(receive_data, "receive_data(%d bytes as %s)", len(piece), BUFFER_KINDS[kind])
+
+    def drain(self, limit: int | None = None) -> None:
+        """Take events (all, or at most `limit`) from both, sending each message back."""
+        for side in self.sides:
+            side.events = side.conn.events()
+        count = 0
+        while limit is None or count < limit:
+            count += 1
+            got = self.call(lambda side: next(side.events, None), "event %d of events()", count)
+            if got[0] is None:
+                return
+            if isinstance(got[0], Message) and self.state() is _S.OPEN:
+                self.echo(got)
+
+    def echo(self, got: "list[object]") -> None:
+        """Send each side's message back to it, as an echo server or client would."""
+
+        def send(side: _Side) -> bytes:
+            event: Message = got[self.sides.index(side)]  # type: ignore[assignment]
+            cls = getattr(side.pkg.events, type(event).__name__)  # this side's own class
+            return side.conn.send(cls(event.data, message_finished=event.message_finished))
+
+        self.call(send, "send() of that %s back", type(got[0]).__name__)
+
+    def send(self, event: str, *args: object) -> None:
+        self.call(
+            lambda side: side.conn.send(getattr(side.pkg.events, event)(*args)),
+            "send(%s%r)",
+            event,
+            args,
+        )
+
+    def data_to_send(self) -> None:
+        self.call(lambda side: side.conn.data_to_send(), "data_to_send()")
+
+    def check_inputs(self) -> None:
+        for side in self.sides:
+            for buf, original in side.fed:
+                check(
+                    bytes(buf) == original,
+                    "the %s path changed a buffer fed to it (%s): %r, fed as %r",
+                    side.name,
+                    self.label,
+                    buf,
+                    original,
+                )
+
+
+BUFFER_KINDS = ("bytes", "bytearray", "memoryview")
+
+
+def as_sent_by_server(body: bytes) -> bytes:
+    """A client's frame stream with each frame's masking flipped: masked frames lose their
+    key, unmasked ones get MASK_KEY. What the server sends, faults and all."""
+    from fuzz.mutator import join, split_frames
+
+    frames, tail = split_frames(body)
+    for frame in frames:
+        frame.mask_key = None if frame.mask_key is not None else MASK_KEY
+    return join(frames, tail)
+
+
+def run_speedups(data: bytes) -> None:
+    """frames_server's input, fed to a Connection on the accelerated and on the pure path
+    (fuzz/pure_core.py) in both roles, whole_messages off and on, auto_reply on: both
+    must give the same events, states and bytes out, step by step (class Twins).
+
+    Config byte 0: frame limit (bits 0-2), message limit (3-5), take one event per feed
+    instead of all, the rest at the end (6), pieces fed as bytes, bytearray and
+    memoryview in turn (7). Config byte 1: the FuzzExtension, which claims RSV1, when any
+    of bits 0-2 is set (the RSV bits frames_server allows), chunking seed (3-7). Body: a
+    client's frames (masked); the client role reads them as_sent_by_server(). Each
+    message is sent back as it arrives; at the end we close with 1000, then EOF.
+    """
+    problem = speedups_missing()
+    if problem is not None:
+        raise RuntimeError("nothing to compare the pure path with: " + problem)
+    from fuzz.pure_core import load_pure
+
+    pure = load_pure()
+    c0, c1, body = formats.split_config(data)
+    max_frame = FRAME_LIMITS[c0 & 7]
+    max_message = MESSAGE_LIMITS[(c0 >> 3) & 7]
+    lazy = bool(c0 & 0x40)
+    buffer_kinds = bool(c0 & 0x80)
+    extension = bool(c1 & 7)
+    seed = c1 >> 3
+    for client in (False, True):
+        wire = as_sent_by_server(body) if client else body
+        for whole in (False, True):
+            twins = Twins(pure, client, whole, max_frame, max_message, extension)
+            for i, piece in enumerate(formats.chunks(seed, wire)):
+                twins.receive(piece, i % 3 if buffer_kinds else 0)
+                twins.drain(1 if lazy else None)
+                twins.data_to_send()
+            twins.drain()
+            twins.send("CloseConnection", 1000, "bye")
+            twins.receive(None)
+            twins.drain()
+            twins.data_to_send()
+            twins.check_inputs()
+
+
 TARGETS = {
     "frames_server": lambda data: run_frame_parser(data, True),
     "frames_client": lambda data: run_frame_parser(data, False),
@@ -1236,6 +1526,7 @@ TARGETS = {
     "handshake_client": run_handshake_client,
     "wsconnection": run_wsconnection,
     "deflate": lambda data: _run_deflate(data),
+    "speedups": run_speedups,
 }
 
 

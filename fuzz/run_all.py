@@ -1,10 +1,15 @@
 """Run every atheris harness for a bounded time: python fuzz/run_all.py --seconds 10
 
-Each harness starts from its seeds in fuzz/corpus/<harness>/ (read only) and grows a
-working corpus in a temporary folder, or in WORK/<harness>/ with --work WORK (kept, so a
-long run can be resumed or measured with fuzz/replay.py --coverage). Exits 1 if any
-harness crashed, broke an invariant, timed out or ran out of memory; its crash file
-(and the input as hex, when small) is printed.
+Each harness starts from its seeds in fuzz/corpus/<harness>/ (read only; speedups reads
+frames_server's input, so it starts from fuzz/corpus/frames_server/) and grows a working
+corpus in a temporary folder, or in WORK/<harness>/ with --work WORK (kept, so a long run
+can be resumed or measured with fuzz/replay.py --coverage). Exits 1 if any harness
+crashed, broke an invariant, timed out or ran out of memory; its crash file (and the
+input as hex, when small) is printed.
+
+speedups compares the C accelerator with the pure path. Where the accelerator is missing
+(no compiler at install) or WSPROTO_LITE_NO_SPEEDUPS is set, it is skipped with a note,
+as the pytest stage does; under CI=true, or when named with --only, it runs and fails.
 
     --seconds N      per harness (default 10)
     --parallel N     harnesses at once (default 1; each uses one core)
@@ -14,6 +19,7 @@ harness crashed, broke an invariant, timed out or ran out of memory; its crash f
 """
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +29,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESSES = ("frames_server", "frames_client", "handshake_server", "handshake_client")
-HARNESSES += ("wsconnection", "deflate")
+HARNESSES += ("wsconnection", "deflate", "speedups")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from fuzz.formats import seed_folder  # noqa: E402  (fuzz.formats imports no wsproto_lite)
 
 
 class Run:
@@ -45,7 +55,7 @@ class Run:
             "-print_final_stats=1",
             "-artifact_prefix=%s/" % self.artifacts,
             str(self.corpus),
-            str(ROOT / "fuzz" / "corpus" / name),
+            str(ROOT / "fuzz" / "corpus" / seed_folder(name)),
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         self.rc: int | None = None
@@ -92,7 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--parallel", type=int, default=1)
-    parser.add_argument("--only", nargs="+", choices=HARNESSES, default=list(HARNESSES))
+    parser.add_argument("--only", nargs="+", choices=HARNESSES)
     parser.add_argument("--work", type=Path)
     parser.add_argument("--max-len", type=int, default=8192)
     args = parser.parse_args()
@@ -101,9 +111,19 @@ def main() -> int:
     except ImportError:
         print("atheris is not installed: pip install atheris (CPython on Linux)", file=sys.stderr)
         return 2
+    names = args.only or list(HARNESSES)
+    skipped = {}
+    if "speedups" in names and not args.only and os.environ.get("CI") != "true":
+        from fuzz.oracles import speedups_missing
+
+        problem = speedups_missing()
+        if problem is not None:
+            print("note: speedups skipped: %s" % problem, flush=True)
+            skipped["speedups"] = problem
+            names.remove("speedups")
     with tempfile.TemporaryDirectory(prefix="wsproto_lite-fuzz-") as tmp:
         work = (args.work or Path(tmp)).resolve()
-        runs = [Run(name, work, args.seconds, args.max_len) for name in args.only]
+        runs = [Run(name, work, args.seconds, args.max_len) for name in names]
         pending = list(runs)
         active: list[Run] = []
         while pending or active:
@@ -135,6 +155,8 @@ def main() -> int:
                     s.get("corp", "?"),
                 )
             )
+        for name, problem in skipped.items():
+            print("%-17s %-6s %s" % (name, "skip", problem))
         if failed:
             print("\n%d of %d harnesses failed" % (len(failed), len(runs)))
             if args.work is None:

@@ -3,7 +3,8 @@
 The atheris harnesses (fuzz/harness.py) search for hours; this runs the same oracles
 (fuzz/oracles.py) on mutants of the seed corpus for a few seconds in every test run,
 and checks the mutator itself: it must rebuild what it splits, and it must corrupt
-UTF-8 at every position without breaking the frame around it.
+UTF-8 at every position without breaking the frame around it. The speedups harness
+borrows frames_server's seeds, and needs the C accelerator to compare with.
 """
 
 import random
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fuzz import formats, make_corpus, mutator, oracles  # noqa: E402
+from fuzz import formats, make_corpus, mutator, oracles, run_all  # noqa: E402
 from wsproto_lite.connection import Connection, ConnectionType  # noqa: E402
 from wsproto_lite.events import TextMessage, Utf8Violation  # noqa: E402
 from wsproto_lite.frames import FrameParser, build_frame, chop  # noqa: E402
@@ -26,6 +27,14 @@ from wsproto_lite.frames import FrameParser, build_frame, chop  # noqa: E402
 SEEDS = make_corpus.seeds()
 KEY = b"\x37\xfa\x21\x3d"
 QUICK = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+needs_accelerator = pytest.mark.skipif(
+    oracles.speedups_missing() is not None,
+    reason="speedups harness: %s" % oracles.speedups_missing(),
+)
+
+
+def seeds_of(harness):
+    return SEEDS[formats.seed_folder(harness)]
 
 
 def test_seed_corpus_matches_make_corpus():
@@ -35,10 +44,44 @@ def test_seed_corpus_matches_make_corpus():
         assert on_disk == files, "run python fuzz/make_corpus.py"
 
 
+def test_every_harness_has_seeds_a_mutator_and_a_place_in_run_all():
+    assert set(run_all.HARNESSES) == set(oracles.TARGETS) == set(mutator.BODY_KINDS)
+    for harness in oracles.TARGETS:
+        assert seeds_of(harness), harness
+    # A borrowed format is read the same way: the same mutator kind as its lender.
+    for harness, lender in formats.SEEDS_FROM.items():
+        assert mutator.BODY_KINDS[harness] == mutator.BODY_KINDS[lender]
+        assert not (ROOT / "fuzz" / "corpus" / harness).exists()
+
+
 @pytest.mark.parametrize("harness", sorted(SEEDS))
 def test_every_seed_keeps_the_invariants(harness):
     for data in SEEDS[harness].values():
         oracles.TARGETS[harness](data)
+
+
+@needs_accelerator
+def test_every_frames_server_seed_is_the_same_on_both_paths():
+    for data in seeds_of("speedups").values():
+        oracles.run_speedups(data)
+
+
+@needs_accelerator
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_mutants_are_the_same_on_both_paths(data):
+    seeds = seeds_of("speedups")
+    sample = seeds[data.draw(st.sampled_from(sorted(seeds)), label="seed")]
+    rng = random.Random(data.draw(st.integers(0, 2**32), label="rng seed"))
+    for _ in range(data.draw(st.integers(1, 4), label="generations")):
+        sample = mutator.mutate("speedups", sample, rng, max_size=4096)
+    oracles.run_speedups(sample)
+
+
+def test_the_client_role_reads_each_frame_with_its_masking_flipped():
+    wire = build_frame(1, b"Hello", mask_key=KEY) + build_frame(9, b"p") + b"\x82"
+    want = build_frame(1, b"Hello") + build_frame(9, b"p", mask_key=oracles.MASK_KEY) + b"\x82"
+    assert oracles.as_sent_by_server(wire) == want
 
 
 @QUICK
@@ -125,8 +168,7 @@ def test_script_records_round_trip():
 
 
 def test_libfuzzer_mutator_respects_max_size():
-    custom = mutator.libfuzzer_mutator("wsconnection", lambda data, n: data[:n])
-    for harness, files in SEEDS.items():
+    for harness in oracles.TARGETS:
         custom = mutator.libfuzzer_mutator(harness, lambda data, n: data[:n])
-        for seed, data in enumerate(files.values()):
+        for seed, data in enumerate(seeds_of(harness).values()):
             assert len(custom(data, 64, seed)) <= 64
