@@ -64,15 +64,22 @@ class HookedDeflate(PerMessageDeflate):
     __slots__ = ()
 
 
-def negotiate(c1: int, level: int, hooked: bool) -> tuple[PerMessageDeflate, PerMessageDeflate]:
+def negotiate(
+    c1: int, level: int, hooked: bool, cls: "type | None" = None
+) -> tuple[PerMessageDeflate, PerMessageDeflate]:
     """(client's, server's) extension, agreed through offer(), accept() and finalize().
+
+    cls: the extension class to make them of (another copy of the package's
+    PerMessageDeflate, tests/test_speedups.py); by default PerMessageDeflate, or
+    HookedDeflate when `hooked`.
 
     Config byte 1: client_no_context_takeover asked by the client (bit 0),
     server_no_context_takeover asked by the client (1), client_max_window_bits (2-3) and
     server_max_window_bits (4-5) asked by the client, client_no_context_takeover (6) and
     server_no_context_takeover (7) imposed by the server.
     """
-    cls = HookedDeflate if hooked else PerMessageDeflate
+    if cls is None:
+        cls = HookedDeflate if hooked else PerMessageDeflate
     client = cls(
         client_no_context_takeover=bool(c1 & 1),
         client_max_window_bits=WINDOW_BITS[(c1 >> 2) & 3],

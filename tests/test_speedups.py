@@ -40,8 +40,8 @@ except ImportError as exc:
     )
 
 import wsproto_lite as accel  # noqa: E402
-from fuzz import formats, oracles  # noqa: E402
-from fuzz.deflate_oracle import DEFLATE_LIMITS, WINDOW_BITS  # noqa: E402
+from fuzz import deflate_oracle, formats, oracles  # noqa: E402
+from fuzz.deflate_oracle import DEFLATE_LIMITS  # noqa: E402
 from fuzz.pure_core import load_pure  # noqa: E402
 from wsproto_lite import frames  # noqa: E402
 
@@ -898,23 +898,7 @@ def negotiate(pkg, c1, level, hooked):
         if pkg not in _HOOKED:
             _HOOKED[pkg] = type("HookedDeflate", (cls,), {"__slots__": ()})
         cls = _HOOKED[pkg]
-    client = cls(
-        client_no_context_takeover=bool(c1 & 1),
-        client_max_window_bits=WINDOW_BITS[(c1 >> 2) & 3],
-        server_no_context_takeover=bool(c1 & 2),
-        server_max_window_bits=WINDOW_BITS[(c1 >> 4) & 3],
-        compress_level=level,
-    )
-    server = cls(
-        client_no_context_takeover=bool(c1 & 0x40),
-        server_no_context_takeover=bool(c1 & 0x80),
-        compress_level=level,
-    )
-    offer = client.offer()
-    answer = server.accept("permessage-deflate" + ("; " + offer if offer else ""))
-    client.finalize("permessage-deflate" + ("; " + answer if answer else ""))
-    assert client.enabled() and server.enabled()
-    return client, server
+    return deflate_oracle.negotiate(c1, level, hooked, cls)
 
 
 def drive_deflate(run, data):

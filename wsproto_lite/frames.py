@@ -161,6 +161,12 @@ def _pure_mask(data: "Buffer", key: "Buffer", offset: int = 0) -> bytes:
         return b""
     if n <= _SMALL:
         return _mask_small(data, int.from_bytes(k, "little"))
+    return _mask_big(data, k, n)
+
+
+def _mask_big(data: "Buffer", k: bytes, n: int) -> bytes:
+    # _pure_mask beyond _SMALL bytes, apart: MicroPython puts a call's frame on the heap
+    # when its locals and stack pass 11 words, which made every short mask cost 20 us.
     tables = _TABLES
     if tables is not None and n >= _TABLE_MIN:
         out = bytearray(data)
