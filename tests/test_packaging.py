@@ -58,14 +58,15 @@ def _build_env(**changes: str) -> dict[str, str]:
 def _isolation() -> list[str]:
     """Build offline with this environment's setuptools when it can build wheels by itself.
 
-    setuptools 70.1 took in bdist_wheel; an older one (or none) leaves pip's isolated build
-    environment, which fetches setuptools>=69 from the package index.
+    setuptools 77 reads the license expression (and 70.1 took in bdist_wheel); an older one
+    (or none) leaves pip's isolated build environment, which fetches setuptools>=77 from
+    the package index.
     """
     try:
         found = tuple(int(n) for n in re.findall(r"\d+", version("setuptools"))[:2])
     except PackageNotFoundError:
         return []
-    return ["--no-build-isolation"] if found >= (70, 1) else []
+    return ["--no-build-isolation"] if found >= (77, 0) else []
 
 
 def _pip(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -122,6 +123,8 @@ def _check_contents(names: set[str]) -> None:
         assert path in names, "%s missing" % path
     assert not [n for n in names if not n.startswith(SHIPPED)]
     assert not [n for n in names if n.endswith((".c", ".h", ".o", ".obj"))]
+    # The licence: the file, and the SPDX expression in the metadata (PEP 639).
+    assert "wsproto_lite-0.1.0.dist-info/licenses/LICENSE" in names, sorted(names)
 
 
 def _have_compiler() -> bool:
