@@ -29,6 +29,7 @@ from .frames import (
     _C,
     CloseReason,
     FrameParser,
+    _encode,
     _mask_small,
     encode_close_payload,
     encode_frame,
@@ -40,11 +41,10 @@ from .frames import (
 from .utf8 import Utf8Decoder, decode_utf8
 
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
+    from typing import Any, Iterator, List, Optional, Sequence, Union
 
     from ._compat import RandomBytes
     from .events import Event
-    from .frames import Buffer
 
 
 def _extension_error(code: int, where: str) -> RemoteProtocolError:
@@ -94,9 +94,6 @@ else:  # MicroPython: no enum; named constants compared with `is` all the same
         CLOSED = _State("ConnectionState", "CLOSED", 4)
         REJECTING = _State("ConnectionState", "REJECTING", 5)
 
-
-# The accelerator's frame encoder for the short-send path (None on the pure path).
-_c_encode: "Optional[Callable[[int, Buffer, Buffer], bytes]]" = None if _C is None else _C.encode
 
 # wsproto's module-level aliases of the two roles.
 CLIENT = ConnectionType.CLIENT
@@ -576,8 +573,8 @@ class Connection:
                         pos = 0
                     self._key_pos = pos + 4
                     key = pool[pos : pos + 4]
-                    if _c_encode is not None:
-                        out = _c_encode(0x80 | opcode, payload, key)
+                    if _C is not None:  # the accelerator's encoder: one call, one buffer
+                        out = _encode(0x80 | opcode, payload, key)
                     else:
                         out = (
                             bytes((0x80 | opcode, 0x80 | len(payload)))

@@ -13,7 +13,7 @@ from .errors import InvalidUTF8, LocalProtocolError, MessageTooBig, RemoteProtoc
 from .utf8 import decode_utf8
 
 if TYPE_CHECKING:
-    from typing import Any, Callable, List, Optional, Tuple, Union
+    from typing import Any, List, Optional, Tuple, Union
 
     Buffer = Union[bytes, bytearray, memoryview]
 
@@ -190,7 +190,7 @@ def _pure_mask_append(dest: bytearray, data: "Buffer", key: "Buffer", offset: in
     if type(data) is not bytes and type(data) is not bytearray:
         data = flat(data)
     tables = _TABLES
-    if tables is None or len(data) < _TABLE_MIN or data is dest:
+    if tables is None or len(data) < _TABLE_MIN:
         dest += _pure_mask(data, key, offset)
         return
     # CPython, large: one copy into place, then each key lane translated there.
@@ -297,7 +297,6 @@ else:
     mask_append = _C.mask_append
     _encode = _C.encode
     Builder = _C.Builder
-_c_mask: "Optional[Callable[[Buffer, Buffer], bytes]]" = None if _C is None else _C.mask
 unmask = mask
 # FrameParser._next() returns this when it consumed a piece and has nothing to give yet
 # (a fragment went into the message being assembled): call it again.
@@ -373,14 +372,6 @@ def encode_frame(
     b0 = (_FIN if fin else 0) | (rsv << 4) | opcode
     if mask_key is not None and len(mask_key) != 4:
         raise LocalProtocolError("a masking key is 4 bytes")
-    if _C is None and n < 126:  # the pure path's short frames, without a call more
-        if mask_key is None:
-            return bytes((b0, n)) + payload
-        return (
-            bytes((b0, _MASKED | n))
-            + mask_key
-            + _mask_small(payload, int.from_bytes(mask_key, "little"))
-        )
     # Header, key and payload in one buffer: no concatenation of a large payload.
     return _encode(b0, payload, mask_key)
 
@@ -660,15 +651,10 @@ class FrameParser:
                 self._room = room - length
             elif self._room is not None:
                 self._room = None  # the message's last frame
-            if (opcode == 2 and self.assemble and (not fin or end > len(buf))) or (
-                not opcode and self._msg is not None
-            ):
-                if opcode:
-                    self._msg = Builder()
-                self._pos = start
-                self._partial = [opcode, fin, rsv, key, length, 0]
-                return self._continue_partial()
-        if end > len(buf):
+            # A binary message still to complete goes into one Builder, piece by piece.
+            if opcode == 2 and self.assemble and (not fin or end > len(buf)):
+                self._msg = Builder()
+        if end > len(buf) or (opcode < 8 and self._msg is not None):
             self._pos = start
             self._partial = [opcode, fin, rsv, key, length, 0]
             return self._continue_partial()
@@ -679,9 +665,7 @@ class FrameParser:
             self._pos = end
         if not key:
             payload = bytes(buf[start:end])
-        elif _c_mask is not None:
-            payload = _c_mask(buf[start:end], key)
-        elif length <= _SMALL:
+        elif length <= _SMALL and _C is None:  # the pure path's short payloads, inline
             payload = _mask_small(buf[start:end], int.from_bytes(key, "little"))
         else:
             payload = mask(buf[start:end], key)
