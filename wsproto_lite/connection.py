@@ -112,6 +112,9 @@ _AUTO_REPLY = const(1)
 _WHOLE_MESSAGES = const(2)
 _STRICT_CLOSE = const(4)
 
+# The reason of the 1009 close when a message cannot be held (a MemoryError).
+_NO_MEMORY = "out of memory for the message"
+
 # RFC 6455 §7.1.5: the close code of a connection that ended without a close frame; a
 # CloseReason member where enum exists, as wsproto hands out (`code is ABNORMAL_CLOSURE`).
 _ABNORMAL = CloseReason.ABNORMAL_CLOSURE
@@ -306,7 +309,12 @@ class Connection:
                 self._draining = True
             self._state = _CLOSED
         elif state is _OPEN or state is _LOCAL_CLOSING:
-            self._parser.feed(data)
+            try:
+                self._parser.feed(data)
+            except MemoryError:
+                # These bytes are lost, so the stream cannot go on: the next event is
+                # the 1009 failure (its close frame is built once this read is freed).
+                self._parser._error = MessageTooBig(_NO_MEMORY)
 
     def events(self) -> "Iterator[Event]":
         """Parse what receive_data() buffered and give its events, oldest first.
@@ -371,6 +379,13 @@ class Connection:
                     return self._receive_close(payload)
             except RemoteProtocolError as exc:
                 return self._fail(exc)
+            except MemoryError:
+                # DESIGN §4: memory is an input like any other. What the message held
+                # goes first, so the close frame (1009) can be built from what it frees.
+                frame = payload = None
+                self._parts = None
+                self._parser.drop_message()
+                return self._fail(MessageTooBig(_NO_MEMORY))
 
     def _extensions_inbound(
         self, opcode: int, payload: bytes, fin: bool, rsv: int, done: bool
