@@ -19,7 +19,6 @@ from wsproto_lite.events import (
     BytesMessage,
     CloseConnection,
     Ping,
-    Pong,
     RejectConnection,
     RejectData,
     TextMessage,
@@ -27,6 +26,8 @@ from wsproto_lite.events import (
 from wsproto_lite.events import (
     Request as RequestEvent,
 )
+from wsproto_lite.keepalive import DEAD, DEAD_CODE, DEAD_REASON, EXPIRED, Keepalive
+from wsproto_lite.keepalive import PING as _PING
 
 from ._common import (
     BINARY,
@@ -145,7 +146,7 @@ class WebSocket:
         "_handler",
         "_handler_task",
         "_handshake",
-        "_heard",
+        "_keepalive",
         "_loop",
         "_gone",
         "_live",
@@ -156,9 +157,6 @@ class WebSocket:
         "_paused_reading",
         "_paused_writing",
         "_peer_closed",
-        "_ping_deadline",
-        "_ping_payload",
-        "_pings",
         "_receiver",
         "_reject",
         "_resume",
@@ -235,11 +233,10 @@ class WebSocket:
         self._handshake: Optional[asyncio.Future[None]] = None  # client: the 101 arrived
         self._reject: Optional[HandshakeReply] = None  # client: a rejection arriving
         self._handler_task: Optional[asyncio.Task[None]] = None
+        # One timer: the handshake timeout, then whatever the keepalive state says next
+        # (a ping, a dead peer, the end of the closing handshake).
         self._timer: Optional[asyncio.TimerHandle] = None
-        self._ping_deadline: Optional[asyncio.TimerHandle] = None
-        self._ping_payload = b""
-        self._pings = 0
-        self._heard = False
+        self._keepalive: Optional[Keepalive] = None  # made when the connection opens
         self._handler: Optional[Handler] = None  # server: set by _server_protocol()
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
@@ -287,7 +284,7 @@ class WebSocket:
         self._write(self._conn.send(accept))
         self._opened()
         self._process()  # frames the client sent right after its request
-        self._schedule_ping()
+        self._start_keepalive()
 
     async def reject(
         self,
@@ -384,14 +381,11 @@ class WebSocket:
             self._close_reason = reason
             self._wake()
         if not self._gone:
+            self._closing_started()  # the timer drops the connection at close_timeout
             lost = self._lost_future()
-            try:
-                await asyncio.wait_for(asyncio.shield(lost), self.close_timeout)
-            except asyncio.TimeoutError:
-                if self._transport is not None:
-                    self._flush()
-                    self._transport.abort()
-                await lost
+            if self._transport is None:  # not connected yet: nothing to wait for
+                return
+            await lost
 
     def __aiter__(self) -> "WebSocket":
         return self
@@ -424,7 +418,9 @@ class WebSocket:
         transport.set_write_buffer_limits(high=_WRITE_HIGH)
 
     def _data_received(self, data: Optional[bytes]) -> None:
-        self._heard = True  # proof of life for keepalive, even if a pong waits unparsed
+        keepalive = self._keepalive
+        if keepalive is not None:  # proof of life, even if a pong waits unparsed
+            keepalive.heard(self._loop.time())
         try:
             self._conn.receive_data(data)
         except RemoteProtocolError as exc:
@@ -448,8 +444,6 @@ class WebSocket:
                     break
                 if isinstance(event, CloseConnection):
                     self._on_close(event)
-                elif kind is Pong:
-                    self._on_pong(event)
                 elif kind is RequestEvent:
                     self._on_request(event)
                 elif kind is AcceptConnection:
@@ -458,7 +452,7 @@ class WebSocket:
                     self._opened()
                     if self._handshake is not None and not self._handshake.done():
                         self._handshake.set_result(None)
-                    self._schedule_ping()
+                    self._start_keepalive()
                 elif kind is RejectConnection or kind is RejectData:
                     if self._reject is None:
                         self._reject = HandshakeReply()
@@ -498,13 +492,13 @@ class WebSocket:
             self._flush()
             if transport.can_write_eof():
                 transport.write_eof()
-            self._timer = self._loop.call_later(self.close_timeout, transport.abort)
+            self._closing_started()
         elif not self._client:
             self._flush()
             transport.close()  # RFC 6455 §7.1.1: the server closes TCP first
         else:
             # The client waits for the server to close TCP, but not for ever.
-            self._timer = self._loop.call_later(self.close_timeout, transport.abort)
+            self._closing_started()
 
     def _lost_future(self) -> "asyncio.Future[None]":
         # Done once the connection is lost; made on demand (a future per idle connection
@@ -522,9 +516,9 @@ class WebSocket:
         abnormal = not self._peer_closed and not self._closing
         if self._close_code is None:
             self._set_closed(1006, "connection lost")
-        for handle in (self._timer, self._ping_deadline):
-            if handle is not None:
-                handle.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._gone = True
         lost = self._lost
         if lost is not None and not lost.done():
@@ -608,39 +602,56 @@ class WebSocket:
         self._close_reason = reason
         self._wake()
 
-    def _schedule_ping(self) -> None:
-        if self.ping_interval is not None and self._close_code is None:
-            self._timer = self._loop.call_later(self.ping_interval, self._keepalive)
+    def _start_keepalive(self) -> None:
+        # The connection is open: the keepalive state (wsproto_lite.keepalive) runs.
+        if self._keepalive is None:
+            self._keepalive = Keepalive(
+                self.ping_interval, self.ping_timeout, self.close_timeout, self._loop.time()
+            )
+            self._arm()
 
-    def _keepalive(self) -> None:
-        if self._conn.state is not _OPEN or self._close_code is not None:
+    def _closing_started(self) -> None:
+        # The closing handshake is under way: close_timeout from now, then the connection
+        # is dropped (the keepalive state's EXPIRED).
+        keepalive = self._keepalive
+        if keepalive is None:
+            keepalive = self._keepalive = Keepalive(close_timeout=self.close_timeout)
+        keepalive.closing(self._loop.time())
+        self._arm()
+
+    def _arm(self) -> None:
+        # One timer, at the next time the keepalive state has something to decide.
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        keepalive = self._keepalive
+        when = None if keepalive is None or self._gone else keepalive.wake_at()
+        if when is not None:
+            self._timer = self._loop.call_at(when, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        keepalive = self._keepalive
+        if keepalive is None or self._gone:
             return
-        self._pings += 1
-        self._ping_payload = b"keepalive %d" % self._pings
-        self._heard = False
-        self._write(self._conn.send(Ping(self._ping_payload)))
-        if self.ping_timeout is not None:
-            self._ping_deadline = self._loop.call_later(self.ping_timeout, self._ping_timed_out)
-        else:
-            self._schedule_ping()
-
-    def _on_pong(self, event: Pong) -> None:
-        if self._ping_deadline is not None and event.payload == self._ping_payload:
-            self._ping_deadline.cancel()
-            self._ping_deadline = None
-            self._schedule_ping()
-
-    def _ping_timed_out(self) -> None:
-        # The peer (or the network) stopped answering: fail with 1011, do not wait.
-        self._ping_deadline = None
-        if self._heard:
-            # Bytes came since the ping: the peer is alive, its pong is only waiting
-            # behind a message the application has not read yet.
-            self._schedule_ping()
+        action = keepalive.poll(self._loop.time())
+        if action == _PING:
+            if self._conn.state is _OPEN and self._close_code is None:
+                self._write(self._conn.send(Ping(b"keepalive")))
+        elif action == DEAD:
+            # The peer (or the network) stopped answering: fail with 1011, do not wait.
+            if self._conn.state is _OPEN:
+                self._write(self._conn.send(CloseConnection(DEAD_CODE, DEAD_REASON)))
+            self._set_closed(DEAD_CODE, DEAD_REASON)
+            self._drop()
             return
-        if self._conn.state is _OPEN:
-            self._write(self._conn.send(CloseConnection(1011, "keepalive ping timeout")))
-        self._set_closed(1011, "keepalive ping timeout")
+        elif action == EXPIRED:
+            self._drop()  # the closing handshake ran out of time
+            return
+        self._arm()
+
+    def _drop(self) -> None:
+        # End the connection now: what is written goes first, then the transport aborts.
         if self._transport is not None:
             self._flush()
             self._transport.abort()

@@ -22,6 +22,8 @@ from wsproto_lite.events import (
     TextMessage,
 )
 from wsproto_lite.events import Request as RequestEvent
+from wsproto_lite.keepalive import DEAD, DEAD_CODE, DEAD_REASON, Keepalive
+from wsproto_lite.keepalive import PING as _PING
 
 from ._common import (
     BINARY,
@@ -137,12 +139,11 @@ class WebSocket:
         self._linger = False  # a violation's close frame is out; drain, then close
         self._sock_closed = False
         self.close_timeout = close_timeout
-        # Keepalive, while a thread is in receive(): a ping after ping_interval without
-        # traffic; no byte from the peer within ping_timeout after it fails with 1011.
+        # Keepalive (wsproto_lite.keepalive), while a thread is in receive(): a ping after
+        # ping_interval of silence; no byte within ping_timeout after it fails with 1011.
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
-        self._next_ping = None if ping_interval is None else time.monotonic() + ping_interval
-        self._ping_due: Optional[float] = None
+        self._keepalive = Keepalive(ping_interval, ping_timeout, close_timeout, time.monotonic())
         #: The upgrade request, the client's on a server and ours on a client.
         self.request: Optional[Request] = None
         #: The subprotocol agreed in the handshake, or None.
@@ -258,8 +259,8 @@ class WebSocket:
         if self._linger:
             self._finish_failure()
             return
-        deadline = time.monotonic() + self.close_timeout
-        if not self._lock.acquire(timeout=self.close_timeout):
+        deadline = self._closing_deadline()
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             # Another thread is stuck in send() on a peer that does not read: give up.
             self._set_closed(1006, "close timed out behind a blocked send")
             self._close_socket()
@@ -316,29 +317,26 @@ class WebSocket:
         if self._eof or self._sock_closed:
             self._set_closed(1006, "connection lost")
             return None
-        now = time.monotonic()
-        wake = self._ping_due if self._ping_due is not None else self._next_ping
-        if wake is not None and deadline is not None:
-            wake = min(wake, deadline)
-        elif wake is None:
+        # While closing, close() keeps the closing deadline (and closes the socket at it).
+        keepalive = self._keepalive
+        wake = None if keepalive.is_closing else keepalive.wake_at()
+        if deadline is not None and (wake is None or deadline < wake):
             wake = deadline
         try:
-            timeout = None if wake is None else max(0.0, wake - now)
+            timeout = None if wake is None else max(0.0, wake - time.monotonic())
             ready, _, _ = select.select([self._sock], [], [], timeout)
         except (OSError, ValueError):  # closed by close() in another thread
             ready = [self._sock]
         if not ready:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError("no message within the timeout")  # nothing was consumed
-            self._keepalive()
+            self._tick()
             return None
         try:
             data = self._sock.recv(_READ_SIZE)
         except (OSError, ValueError):  # reset, or closed by close() in another thread
             data = b""
-        if self.ping_interval is not None:  # any byte from the peer shows it is alive
-            self._ping_due = None
-            self._next_ping = time.monotonic() + self.ping_interval
+        self._keepalive.heard(time.monotonic())  # any byte from the peer shows it is alive
         with self._lock:
             if not data:
                 self._eof = True
@@ -347,26 +345,26 @@ class WebSocket:
                 self._conn.receive_data(data)
         return None
 
-    def _keepalive(self) -> None:
-        # Called from receive() when a keepalive time came with nothing to read.
-        if self.ping_interval is None:
-            return  # select() woke a little before the receive deadline: nothing to do
-        if self._ping_due is not None:
-            if time.monotonic() < self._ping_due:
-                return
+    def _tick(self) -> None:
+        # Called from receive() when the keepalive state's time came with nothing to read.
+        action = self._keepalive.poll(time.monotonic())
+        if action == _PING:
+            with self._lock:
+                if self._conn.state is _OPEN and self._close_code is None:
+                    self._sendall(self._conn.send(Ping(b"keepalive")))
+        elif action == DEAD:
             # The peer (or the network) stopped answering: fail with 1011, do not wait.
             with self._lock:
                 if self._conn.state is _OPEN:
-                    self._sendall(self._conn.send(CloseConnection(1011, "keepalive ping timeout")))
-            self._set_closed(1011, "keepalive ping timeout")
+                    self._sendall(self._conn.send(CloseConnection(DEAD_CODE, DEAD_REASON)))
+            self._set_closed(DEAD_CODE, DEAD_REASON)
             self._close_socket()
-            return
-        with self._lock:
-            if self._conn.state is _OPEN and self._close_code is None:
-                self._sendall(self._conn.send(Ping(b"keepalive")))
+
+    def _closing_deadline(self) -> float:
+        # The closing handshake starts (or goes on): when it must be over.
         now = time.monotonic()
-        self._next_ping = None
-        self._ping_due = now + (self.ping_timeout if self.ping_timeout is not None else 1e9)
+        self._keepalive.closing(now)
+        return now + self._keepalive.close_left(now)
 
     def _finish_failure(self) -> None:
         # After our close frame for a violation (1002, 1007, 1009) the peer may still be
@@ -375,7 +373,7 @@ class WebSocket:
         # here (from close()) we drop what comes until the peer's EOF, for at most
         # close_timeout.
         self._linger = False
-        deadline = time.monotonic() + self.close_timeout
+        deadline = self._closing_deadline()
         while not self._sock_closed:
             remaining = deadline - time.monotonic()
             try:
