@@ -3,7 +3,7 @@
 Imports only the core; loads on MicroPython (no typing, dataclasses or enum at run time).
 """
 
-from wsproto_lite._compat import TYPE_CHECKING
+from wsproto_lite._compat import MICROPYTHON, TYPE_CHECKING
 from wsproto_lite.events import (
     AcceptConnection,
     BytesMessage,
@@ -29,7 +29,9 @@ CLOSE = 0x8
 PING = 0x9
 PONG = 0xA
 
-DEFAULT_MAX_MESSAGE = 1 << 20
+# max_message_length's default (-1): 1 MiB, or 16 KiB on MicroPython (Microdot's default),
+# a message a small board can hold while it is assembled (docs/micropython.rst).
+DEFAULT_MAX_MESSAGE = (16 << 10) if MICROPYTHON else (1 << 20)
 
 # Close codes that end `async for message in ws` quietly (RFC 6455 §7.4.1): normal,
 # going away, and 1005, a close frame without a code (a browser's ws.close()).
@@ -306,8 +308,8 @@ def closing(event: "Any") -> "Any":
     """
     headers = list(event.headers)
     for name, _ in headers:
-        lower = name.lower()
-        if lower == b"connection" or lower == "connection":
+        # bytes or str: compared as what it is (MicroPython warns on bytes == str)
+        if name.lower() == (b"connection" if isinstance(name, bytes) else "connection"):
             return event
     headers.append((b"connection", b"close"))
     return RejectConnection(event.status_code, headers, event.has_body)
