@@ -5,15 +5,18 @@
 # pyproject.toml changed, then runs every stage even if an earlier one failed, prints a
 # summary table and exits non-zero if any stage failed.
 #
-# Stages, in order: ruff, format, mypy, pytest, pythons, docs, mpy-cross, micropython, autobahn,
-# fuzz, consumers.
+# Stages, in order: ruff, format, mypy, pytest, pythons, docs, mpy-cross, micropython,
+# micropython-unix, autobahn, fuzz, consumers.
 # Name some to run only those: bash scripts/test.sh mypy pytest
 #
 # Environment:
 #   PYTHON              interpreter that creates .venv (default: python3)
 #   HYPOTHESIS_PROFILE  hypothesis settings profile from tests/conftest.py (.ci/run sets "ci")
 #   PYTEST_ADDOPTS      extra pytest arguments, read by pytest itself
-#   AUTOBAHN            0 skips the Autobahn|Testsuite stage (it runs by default, as in CI)
+#   AUTOBAHN            0 skips the Autobahn|Testsuite stage and the Autobahn runs of the
+#                       micropython-unix stage (they run by default, as in CI)
+#   MICROPYTHON         the MicroPython unix port for the micropython-unix stage (default: built
+#                       by ../shared/micropython/build-unix.sh, else micropython on PATH)
 #   AUTOBAHN_SETS       which Autobahn case sets to run (default "core deflate-quick": 247 cases
 #                       and a 20-case permessage-deflate sample; also "perf", "deflate" for all 216)
 #   FUZZ_SECONDS        how long each atheris harness runs in the fuzz stage (default 10)
@@ -27,7 +30,8 @@ set -o pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 
-ALL_STAGES=(ruff format mypy pytest pythons docs mpy-cross micropython autobahn fuzz consumers)
+ALL_STAGES=(ruff format mypy pytest pythons docs mpy-cross micropython micropython-unix autobahn
+    fuzz consumers)
 LOG_DIR="$(mktemp -d)"
 trap 'rm -rf "$LOG_DIR"' EXIT
 
@@ -145,6 +149,51 @@ stage_micropython() {
     npm ci --prefix tests/micropython --no-audit --no-fund && node tests/micropython/run.mjs
 }
 
+stage_micropython_unix() {
+    # transports.uasyncio on MicroPython's unix port over real TCP: the portable suite on the
+    # port (tests/micropython/unix_run.py), tests/test_mpy_unix_*.py (unix_echo.py with
+    # Chromium, Node's ws and websockets; the memory tests), and Autobahn|Testsuite with
+    # unix_echo.py as the server and unix_client.py as the client. tests/mpy_unix.py finds
+    # the interpreter: $MICROPYTHON, ../shared/micropython/build-unix.sh, micropython on PATH.
+    local found
+    if ! found=$(python tests/mpy_unix.py 2> "$LOG_DIR/micropython-unix.why"); then
+        if [ "${CI:-}" = "true" ]; then
+            cat "$LOG_DIR/micropython-unix.why"
+            return 1
+        fi
+        skip "$(cat "$LOG_DIR/micropython-unix.why")"
+        return 0
+    fi
+    local mp
+    mp=$(sed -n 1p <<< "$found")
+    MICROPYPATH=$(sed -n 2p <<< "$found")
+    export MICROPYPATH
+    echo "MicroPython unix port: $mp (MICROPYPATH=$MICROPYPATH)"
+    local failed=0
+    # 2 MiB: a large board's heap; every portable test passes in 1 MiB.
+    timeout 300 "$mp" -X heapsize=2M tests/micropython/unix_run.py || failed=1
+    bash tests/interop/install.sh || echo "tests/interop/install.sh failed; see above"
+    python -m pytest -q tests/test_mpy_unix_*.py || failed=1
+    if [ "${AUTOBAHN:-1}" = "0" ]; then
+        skip "Autobahn on the unix port: AUTOBAHN=0"
+        return "$failed"
+    fi
+    bash tests/autobahn/install.sh > /dev/null || return 1
+    # set, heap, max_message_length: core's largest message is 64 KiB; perf (9.*) sends
+    # 16 MiB ones, which need a 128 MiB heap on either side (tests/autobahn/README.md).
+    local set heap limit
+    while read -r set heap limit; do
+        python tests/autobahn/run.py fuzzingclient --set "$set" --agent uasyncio-unix \
+            --server-cmd "$mp -X heapsize=$heap tests/micropython/unix_echo.py {port} $limit" \
+            || failed=1
+        python tests/autobahn/run.py fuzzingserver --set "$set" --agent uasyncio-unix \
+            -- "$mp" -X heapsize="$heap" tests/micropython/unix_client.py {port} {agent} "$limit" \
+            || failed=1
+    done <<< "core 4M 1048576
+perf 128M 16777216"
+    return "$failed"
+}
+
 stage_autobahn() {
     # DESIGN section 5: Autobahn|Testsuite (Python 2.7, installed by tests/autobahn/install.sh)
     # against the core driven directly: wstest's fuzzingclient tests our echo server,
@@ -235,11 +284,11 @@ main() {
         ("stage_${name//-/_}")
         rc=$?
         if [ "$rc" -eq 0 ] && [ -e "$LOG_DIR/skipped" ]; then
-            results+=("$(printf '%-12s skip' "$name")")
+            results+=("$(printf '%-16s skip' "$name")")
         elif [ "$rc" -eq 0 ]; then
-            results+=("$(printf '%-12s PASS  %4ds' "$name" $((SECONDS - start)))")
+            results+=("$(printf '%-16s PASS  %4ds' "$name" $((SECONDS - start)))")
         else
-            results+=("$(printf '%-12s FAIL  %4ds  (exit %d)' "$name" $((SECONDS - start)) "$rc")")
+            results+=("$(printf '%-16s FAIL  %4ds  (exit %d)' "$name" $((SECONDS - start)) "$rc")")
             failed=1
         fi
     done

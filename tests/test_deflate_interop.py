@@ -112,9 +112,9 @@ def deflate_on(extensions: List[Any]) -> bool:
     return any(isinstance(e, PerMessageDeflate) and e.enabled() for e in extensions)
 
 
-def check_js_results(peer: str, result: Any) -> None:
+def check_js_results(peer: str, result: Any, specs: List[Tuple[str, int]] = SPECS) -> None:
     """exchange.js's verdict: every spec echoed back equal, and a 1000 close."""
-    assert [(r["kind"], r["size"]) for r in result["results"]] == SPECS, result
+    assert [(r["kind"], r["size"]) for r in result["results"]] == specs, result
     bad = [
         r
         for r in result["results"]
@@ -314,14 +314,14 @@ def node_server(node: str, tmp_path: Path) -> Iterator[NodeServer]:
         server.close()
 
 
-def node_client(node: str, target: str) -> Any:
+def node_client(node: str, target: str, specs: List[Tuple[str, int]] = SPECS) -> Any:
     """Run tests/interop/ws_client.js against `target`; its JSON verdict."""
     done = subprocess.run(
         [
             node,
             str(INTEROP / "ws_client.js"),
             target,
-            json.dumps(SPECS),
+            json.dumps(specs),
             str(int(EXCHANGE_TIMEOUT * 1000)),
         ],
         capture_output=True,
@@ -498,6 +498,16 @@ class Chromium:
             os.close(self._out)
 
 
+def page_exchange(target: str, specs: List[Tuple[str, int]] = SPECS) -> str:
+    """The script for Chromium.run: exchange.js's exchange() in the page, against `target`."""
+    return "%s\n;wsInterop.exchange(() => new WebSocket(%s), %s, %d)" % (
+        EXCHANGE_JS.read_text(),
+        json.dumps(target),
+        json.dumps(specs),
+        EXCHANGE_TIMEOUT * 1000,
+    )
+
+
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     binary = chromium_binary()
@@ -518,13 +528,7 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
 def test_chromium_with_our_server(ours: str, chromium: Chromium) -> None:
     negotiated: List[List[Any]] = []
     with our_server(ours, negotiated) as port:
-        expression = "%s\n;wsInterop.exchange(() => new WebSocket(%s), %s, %d)" % (
-            EXCHANGE_JS.read_text(),
-            json.dumps(url(port)),
-            json.dumps(SPECS),
-            EXCHANGE_TIMEOUT * 1000,
-        )
-        result = chromium.run(expression, EXCHANGE_TIMEOUT + GUARD)
+        result = chromium.run(page_exchange(url(port)), EXCHANGE_TIMEOUT + GUARD)
     check_js_results("Chromium -> our %s server" % ours, result)
     # ws.extensions in the browser: the response's Sec-WebSocket-Extensions as it took it.
     assert result["extensions"].startswith(DEFLATE), result["extensions"]
