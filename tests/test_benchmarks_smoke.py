@@ -145,3 +145,36 @@ def test_memory_benchmark_with_deflate_prints_the_table() -> None:
     assert "| ours " in out and "| websockets " in out and "traced idle vs websockets" in out
     assert "ours agreed: permessage-deflate" in out
     assert "websockets agreed: permessage-deflate" in out
+
+
+def test_micropython_unix_benchmark_quick_run_prints_the_tables() -> None:
+    # MicroPython's unix port serves; exit 2 means no interpreter was found (skip, or fail
+    # under CI=true, where scripts/test.sh provides one, as tests/test_micropython_viper.py).
+    _require("websockets")
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "micropython_unix.py"),
+            "--quick",
+            "--servers",
+            "ours,microdot",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    if result.returncode == 2:
+        reason = "micropython_unix.py found no MicroPython unix port: " + result.stderr.strip()
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (CI=true: a missing interpreter is a failure)")
+        pytest.skip(reason)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "lib=wsproto_lite speedups=True mask=viper" in out
+    assert "| case" in out and "ours msg/s" in out and "| server" in out
+    assert "parked in receive()" in out and "Smallest -X heapsize" in out
+    for case in ("64 B, 1 in flight", "64 B, 50 in flight", "16 KiB, 10 in flight"):
+        assert "| %s " % case in out, case
+    if "microdot msg/s" in out:  # Microdot comes from PyPI; without it its rows are left out
+        assert "ours/microdot" in out and "sha1=shim(wsproto_lite._sha1)" in out
