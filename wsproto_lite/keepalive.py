@@ -28,14 +28,19 @@ from ._compat import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Optional
 
-#: What poll() asks of the transport.
-WAIT = 0  # nothing now; poll again at wake_at()
-PING = 1  # send a ping now (already counted as sent)
-DEAD = 2  # the peer is overdue: fail the connection, close code 1011
-EXPIRED = 3  # the closing handshake took longer than close_timeout: drop the connection
+# What poll() asks of the transport.
+#: Nothing now; poll again at wake_at().
+WAIT = 0
+#: Send a ping now (it is already counted as sent).
+PING = 1
+#: The peer is overdue: fail the connection with DEAD_CODE and DEAD_REASON.
+DEAD = 2
+#: The closing handshake took longer than close_timeout: drop the connection.
+EXPIRED = 3
 
-#: The close code and reason a transport fails a DEAD connection with.
+#: The close code a transport fails a DEAD connection with.
 DEAD_CODE = 1011
+#: The close reason that goes with it.
 DEAD_REASON = "keepalive ping timeout"
 
 
