@@ -70,6 +70,11 @@ class WSConnection:
         """Bytes received after the handshake and not parsed yet (see Connection.buffered)."""
         return 0 if self.connection is None else self.connection.buffered
 
+    @property  # not in wsproto: a read-size hint for transports
+    def due(self) -> int:
+        """Bytes still due of the frame being received (see Connection.due)."""
+        return 0 if self.connection is None else self.connection.due
+
     def initiate_upgrade_connection(self, headers: "HeadersIn", path: "Union[bytes, str]") -> None:
         """Server: start from a request a framework already parsed (headers and target)."""
         self.handshake.initiate_upgrade_connection(headers, path)

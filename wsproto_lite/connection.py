@@ -286,6 +286,16 @@ class Connection:
         """
         return self._parser.buffered
 
+    @property
+    def due(self) -> int:
+        """Bytes still to come before the frame being received is complete, as far as
+        its header says (0 between frames): a transport's hint to read more at once.
+
+        Never more than the frame and message limits allow (a header over them fails
+        the connection instead), so a read of this size is bounded by them.
+        """
+        return self._parser.due
+
     # -- receiving ---------------------------------------------------------------------
 
     def receive_data(self, data: "Optional[Union[bytes, bytearray, memoryview]]") -> None:

@@ -542,6 +542,46 @@ class FrameParser:
         return len(self._buf) - self._pos
 
     @property
+    def due(self) -> int:
+        """Bytes still to come before the frame under way is complete (0: none is, or it
+        is complete, or only part of its header is here). Bounded by the limits: a header
+        over them is an error, and then 0."""
+        if self._error is not None:
+            return 0
+        partial = self._partial
+        buf = self._buf
+        avail = len(buf) - self._pos
+        if partial is not None:
+            left = partial[4] - avail
+            return left if left > 0 else 0
+        if avail < 2:
+            return 0
+        pos = self._pos
+        b1 = buf[pos + 1]
+        length = b1 & _LEN7
+        head = 2
+        if length == 126:
+            if avail < 4:
+                return 0
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
+            head = 4
+        elif length == 127:
+            if avail < 10:
+                return 0
+            (length,) = struct.unpack_from("!Q", buf, pos + 2)
+            head = 10
+        if buf[pos] & _OPCODE < 8:
+            room = self.max_message_size if self._room is None else self._room
+            if length > room or length > self.max_frame_size:
+                return 0  # not parsed yet, and refused when it is
+        elif length > _MAX_CONTROL:
+            return 0
+        if b1 & _MASKED:
+            head += 4
+        left = head + length - avail
+        return left if left > 0 else 0
+
+    @property
     def remaining(self) -> int:
         """Payload bytes still due of the data frame being streamed (0 between frames)."""
         partial = self._partial

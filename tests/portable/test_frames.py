@@ -483,3 +483,38 @@ def test_encode_close_payload_refuses_what_may_not_be_sent():
     raises(LocalProtocolError, encode_close_payload, 1000, "r" * 124)
     raises(LocalProtocolError, encode_close_payload, 1000, "\u03ba" * 62)  # 124 bytes
     raises(LocalProtocolError, encode_close_payload, None, "a reason needs a code")
+
+
+def test_due_says_what_completes_the_frame_under_way_within_the_limits():
+    # A hint for a transport's read size: bytes still due, from the header alone.
+    p = FrameParser(expect_mask=False, max_message_size=1000)
+    assert p.due == 0  # nothing yet
+    p.feed(b"\x82")
+    assert p.due == 0  # half a header says nothing
+    p.feed(b"\x7e\x01")
+    assert p.due == 0  # the 16-bit length is not all here
+    p.feed(b"\x00" + b"x" * 56)
+    assert p.due == 256 - 56  # header 4, payload 256, 56 of it here
+    assert p.next_frame() is None
+    assert p.due == 200
+    p.feed(b"x" * 200)
+    assert p.due == 0
+    frame = p.next_frame()
+    assert (frame.opcode, len(frame.payload)) == (Opcode.BINARY, 256)
+    assert p.due == 0  # between frames
+    # A header over the limit is never a reason to read more: 0, and the frame fails.
+    p.feed(b"\x82\x7f" + (1 << 40).to_bytes(8, "big"))
+    assert p.due == 0
+    raises(MessageTooBig, p.next_frame)
+    assert p.due == 0
+    # Masked, streamed: the key counts until it is here, then the rest of the payload.
+    s = FrameParser(expect_mask=True, stream_payload=True)
+    s.feed(masked(b"\x81\x0a" + b"abcdefghij")[:4])
+    assert s.due == 2 + 4 + 10 - 4
+    s.feed(masked(b"\x81\x0a" + b"abcdefghij")[4:9])
+    assert s.next_frame().payload == b"abc"
+    assert s.due == 7
+    # An oversized control frame claim is no reason to read either.
+    c = FrameParser(expect_mask=False)
+    c.feed(b"\x89\x7e\x01\x00")
+    assert c.due == 0
