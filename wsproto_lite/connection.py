@@ -468,25 +468,23 @@ class Connection:
             if text:
                 return TextMessage(data, done, last)
             return BytesMessage(data, done, last)
-        # The pieces so far: one bytearray for binary (what extensions gave, appended as it
-        # comes), a list of str for text (the decoder's output; joined once at the end).
+        # The message so far in one bytearray, binary or text: for text the bytes the
+        # decoder has validated (its str pieces are dropped), decoded once at the end.
+        # One buffer, not a list of pieces, so memory stays near the message limit
+        # whatever the fragmentation (a million 1-byte fragments: one 1 MiB buffer, not
+        # a million str objects).
         parts = self._parts
         if not last:
             if parts is None:
-                self._parts = [data] if text else bytearray(data)
-            elif text:
-                parts.append(data)
+                self._parts = bytearray(payload)
             else:
-                parts += data
+                parts += payload
             return None
         if parts is not None:
-            if text:
-                parts.append(data)
-                data = "".join(parts)
-            else:
-                parts += data
-                data = bytes(parts)
+            parts += payload
             self._parts = None
+            # Valid UTF-8 by now (the decoder saw every byte, final included).
+            data = str(parts, "utf-8") if text else bytes(parts)
         if text:
             return TextMessage(data)
         return BytesMessage(data)
