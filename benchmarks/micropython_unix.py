@@ -111,7 +111,7 @@ class Server:
         env.pop("WSPROTO_LITE_NO_SPEEDUPS", None)
         if name == "ours-pure":
             env["WSPROTO_LITE_NO_SPEEDUPS"] = "1"
-        path = [ROOT, MPY_DIR]
+        path = [ROOT, MPY_DIR, os.path.join(ROOT, "tests", "micropython")]  # + sha1_shim
         if name in ("microdot", "ours@microdot"):
             path.insert(0, microdot)
             script = [os.path.join(MPY_DIR, "microdot_echo.py")]

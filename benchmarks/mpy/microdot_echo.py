@@ -18,40 +18,9 @@ import asyncio
 import sys
 
 import _control
+from sha1_shim import install_sha1  # tests/micropython/, on MICROPYPATH
 
-
-class _Sha1:
-    # hashlib.sha1's interface over wsproto_lite._sha1.
-    def __init__(self, data=b""):
-        self.data = bytes(data)
-
-    def update(self, data):
-        self.data += data
-
-    def digest(self):
-        from wsproto_lite._sha1 import sha1
-
-        return sha1(self.data)
-
-
-class _Hashlib:
-    sha1 = _Sha1
-    sha256 = None
-
-
-def install_sha1():
-    import hashlib
-
-    if hasattr(hashlib, "sha1"):
-        return "hashlib"
-    import wsproto_lite._sha1  # noqa: F401
-
-    _Hashlib.sha256 = getattr(hashlib, "sha256", None)
-    sys.modules["hashlib"] = _Hashlib
-    return "shim(wsproto_lite._sha1)"
-
-
-SHA1 = install_sha1()
+SHA1 = "shim(wsproto_lite._sha1)" if install_sha1() else "hashlib"
 LIB = sys.argv[2] if len(sys.argv) > 2 else "microdot"
 
 from microdot import Microdot  # noqa: E402

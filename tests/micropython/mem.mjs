@@ -143,6 +143,7 @@ async function newVM(opts, { microdot = false } = {}) {
     }
   }
   put("mem.py", fs.readFileSync(path.join(HERE, "mem.py")));
+  put("sha1_shim.py", fs.readFileSync(path.join(HERE, "sha1_shim.py")));
   mp.runPython(`import os\nos.chdir(${JSON.stringify(VFS_ROOT)})\n`);
   const mem = mp.pyimport("mem");
   // Live heap: collect() marks a collection as due, which runs as the call returns to

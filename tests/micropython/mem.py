@@ -23,6 +23,8 @@ import binascii
 import gc
 import sys
 
+from sha1_shim import install_sha1
+
 SEGMENT = 1460  # bytes per TCP segment (Ethernet MSS) when data arrives in pieces
 MASK_KEY = b"\x37\xfa\x21\x3d"
 
@@ -288,43 +290,6 @@ def server_frame(opcode, payload):
 
 
 # -- the libraries -------------------------------------------------------------------
-
-
-class _Sha1:
-    """hashlib.sha1's interface over wsproto_lite._sha1 (see install_sha1)."""
-
-    def __init__(self, data=b""):
-        self.data = bytes(data)
-
-    def update(self, data):
-        self.data += data
-
-    def digest(self):
-        from wsproto_lite._sha1 import sha1
-
-        return sha1(self.data)
-
-
-class _Hashlib:
-    sha1 = _Sha1
-    sha256 = None
-
-
-def install_sha1():
-    """Give `hashlib` a sha1 where the port has none (Microdot needs it; we do not).
-
-    The digest comes from wsproto_lite._sha1, imported here, before any baseline, so
-    its cost is in neither library's figures; a board with hashlib.sha1 does it in C.
-    """
-    import hashlib
-
-    if hasattr(hashlib, "sha1"):
-        return False
-    import wsproto_lite._sha1  # noqa: F401
-
-    _Hashlib.sha256 = getattr(hashlib, "sha256", None)
-    sys.modules["hashlib"] = _Hashlib
-    return True
 
 
 class Lib:
